@@ -1,0 +1,114 @@
+"""ImageFolder data: train/ and val/ class folders, torchvision v2 transforms, Lightning loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+from torchvision.datasets import ImageFolder
+from torchvision.transforms import v2
+
+from tl_lightning.download import URL, DatasetError, ensure_dataset
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def val_resize_size(image_size: int) -> int:
+    """Resize side before the center crop: the 256/224 ratio of torchvision's presets."""
+    return round(image_size * 256 / 224)
+
+
+def train_transform(image_size: int) -> v2.Compose:
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(image_size, antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.PILToTensor(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def eval_transform(image_size: int) -> v2.Compose:
+    return v2.Compose(
+        [
+            v2.Resize(val_resize_size(image_size), antialias=True),
+            v2.CenterCrop(image_size),
+            v2.PILToTensor(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def denormalize(images: torch.Tensor) -> torch.Tensor:
+    """Normalized NCHW floats back to [0, 1] for display."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (images.cpu() * std + mean).clamp(0, 1)
+
+
+class ImageFolderDataModule(L.LightningDataModule):
+    """root/train/<class>/* and root/val/<class>/*; downloads the assignment's data if root is empty."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: int,
+        batch_size: int = 4,
+        num_workers: int = 2,
+        download: bool = True,
+        url: str = URL,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.download = download
+        self.url = url
+        self.train_set: ImageFolder | None = None
+        self.val_set: ImageFolder | None = None
+
+    def prepare_data(self) -> None:
+        ensure_dataset(self.root, download=self.download, url=self.url)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self.train_set = ImageFolder(self.root / "train", transform=train_transform(self.image_size))
+        self.val_set = ImageFolder(self.root / "val", transform=eval_transform(self.image_size))
+        if self.train_set.classes != self.val_set.classes:
+            raise DatasetError(
+                f"Class folders differ under {self.root}: train has {self.train_set.classes}, "
+                f"val has {self.val_set.classes}."
+            )
+
+    @property
+    def classes(self) -> list[str]:
+        self.setup()
+        return list(self.train_set.classes)
+
+    def train_dataloader(self) -> DataLoader:
+        # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
+
+    def _loader(self, dataset: ImageFolder, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )

@@ -1,0 +1,92 @@
+"""Fetch the assignment's dataset: download, verify, extract safely, move into place atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
+# No checksum of the archive is published, so we verify what matters: the extracted files.
+# sha256 over (relative path, sha256 of bytes) of all 398 files under train/ and val/.
+CONTENT_SHA256 = "c415c930edc58a3d84c6f6b2c058ca7ea03038a196f05330aa86b3249cf557b7"
+
+
+class DatasetError(RuntimeError):
+    """The dataset is missing, malformed or could not be fetched."""
+
+
+def has_split_dirs(root: Path) -> bool:
+    return (root / "train").is_dir() and (root / "val").is_dir()
+
+
+def ensure_dataset(root: Path, download: bool = True, url: str = URL, sha256: str | None = CONTENT_SHA256) -> Path:
+    """Return `root` holding train/ and val/, downloading the archive there if it is absent."""
+    root = Path(root)
+    if has_split_dirs(root):
+        return root
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"data.root={root} is a file; it must be a folder holding train/ and val/.")
+    if root.is_dir() and any(root.iterdir()):
+        raise DatasetError(
+            f"data.root={root} exists but lacks train/ or val/: expected root/train/<class>/*.jpg and "
+            f"root/val/<class>/*.jpg. Point data.root (or TL_DATA_DIR) at such a folder."
+        )
+    if not download:
+        raise DatasetError(f"No dataset at data.root={root} and data.download=false.")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root.parent, prefix=".tl-download-") as tmp:
+        archive = Path(tmp) / "archive.zip"
+        _download(url, archive, root)
+        extracted = _safe_extract(archive, Path(tmp) / "x")
+        if sha256 is not None:
+            digest = content_digest(extracted)
+            if digest != sha256:
+                raise DatasetError(f"Downloaded dataset from {url} failed verification (content sha256 {digest}).")
+        if root.is_dir():
+            root.rmdir()  # empty, checked above
+        extracted.rename(root)  # same filesystem: atomic, so a half-extracted tree never becomes the dataset
+    return root
+
+
+def _download(url: str, dest: Path, root: Path) -> None:
+    print(f"Downloading {url} -> {root}")
+    try:
+        with urlopen(url, timeout=60) as response, open(dest, "wb") as f:
+            shutil.copyfileobj(response, f)
+    except (URLError, OSError) as err:
+        raise DatasetError(
+            f"No dataset at data.root={root} and the download from {url} failed ({err}).\n"
+            f"Offline: unzip the archive elsewhere and pass data.root=/path/to/hymenoptera_data "
+            f"or set TL_DATA_DIR to it."
+        ) from err
+
+
+def _safe_extract(archive: Path, dest: Path) -> Path:
+    """Extract refusing absolute paths and `..`; return the folder that holds train/ and val/."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as err:
+        raise DatasetError(f"Downloaded file is not a zip archive: {err}") from err
+    with zf:
+        for member in zf.namelist():
+            parts = Path(member).parts
+            if member.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                raise DatasetError(f"Refusing archive member {member!r}: it would extract outside {dest}.")
+        zf.extractall(dest)
+    for candidate in [dest, *sorted(p for p in dest.rglob("*") if p.is_dir())]:
+        if has_split_dirs(candidate):
+            return candidate
+    raise DatasetError("The downloaded archive holds no folder with train/ and val/.")
+
+
+def content_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for split in ("train", "val") for p in (root / split).rglob("*") if p.is_file())
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()

@@ -1,0 +1,47 @@
+"""End of a multirun: one summary table over every run's metrics.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+COLUMNS = ("run", "arch", "strategy", "val_acc_best", "best_epoch", "val_acc_last", "trainable_params", "wall_s")
+
+
+class SweepSummary(Callback):
+    """Hydra callback: writes summary.csv and summary.md into the sweep dir."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        write_summary(Path(config.hydra.sweep.dir))
+
+
+def collect_runs(sweep_dir: Path) -> list[dict]:
+    rows = []
+    for path in sorted(Path(sweep_dir).glob("*/metrics.json")):
+        metrics = json.loads(path.read_text())
+        rows.append({"run": path.parent.name, **{k: metrics.get(k) for k in COLUMNS[1:]}})
+    return rows
+
+
+def write_summary(sweep_dir: Path) -> list[dict]:
+    rows = collect_runs(sweep_dir)
+    with open(sweep_dir / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in rows]
+    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
+    print(f"Sweep summary ({len(rows)} runs): {sweep_dir / 'summary.md'}")
+    return rows
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)

@@ -1,0 +1,98 @@
+"""Entry point: compose config -> datamodule, module, trainer -> fit -> test -> artifacts."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from tl_lightning import artifacts
+from tl_lightning.config import CONF_DIR, check_config
+from tl_lightning.data import ImageFolderDataModule, denormalize
+from tl_lightning.module import TransferLearningModule
+
+
+def train(cfg: DictConfig) -> dict:
+    """Run one arch x strategy experiment; return its metrics.json content."""
+    check_config(cfg)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: ImageFolderDataModule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module: TransferLearningModule = instantiate(cfg.model, class_names=datamodule.classes)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    wall_s = time.perf_counter() - start
+    history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    trainable, total = module.param_counts
+    metrics = artifacts.summarize(
+        history,
+        arch=cfg.arch.name,
+        strategy=cfg.strategy.name,
+        unfreeze=module.plan.unfreeze,
+        image_size=cfg.arch.image_size,
+        seed=cfg.seed,
+        trainable_params=trainable,
+        total_params=total,
+        wall_s=round(wall_s, 2),
+        best_checkpoint=best,
+        test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
+    )
+    write_artifacts(out, cfg, metrics, module, datamodule, trainer)
+    return metrics
+
+
+def write_artifacts(
+    out: Path,
+    cfg: DictConfig,
+    metrics: dict,
+    module: TransferLearningModule,
+    datamodule: ImageFolderDataModule,
+    trainer: L.Trainer,
+) -> None:
+    title = f"{cfg.arch.name} / {cfg.strategy.name}"
+    artifacts.write_json(out / "metrics.json", metrics)
+    artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
+
+    val_set, probs = datamodule.val_set, module.test_probs
+    artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes)
+    shown = artifacts.grid_indices(len(val_set), cfg.artifacts.grid_size)
+    images = denormalize(torch.stack([val_set[i][0] for i in shown]))
+    grid = artifacts.prediction_grid(
+        images,
+        preds=[int(probs[i].argmax()) for i in shown],
+        targets=[val_set.targets[i] for i in shown],
+        probs=[float(probs[i].max()) for i in shown],
+        class_names=datamodule.classes,
+    )
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_figure("val/predictions", grid, global_step=trainer.global_step, close=False)
+            hparams = OmegaConf.to_container(cfg, resolve=True)
+            hparams.pop("paths", None)
+            logger.log_hyperparams(hparams, {"hparams/val_acc_best": metrics["val_acc_best"] or 0.0})
+            logger.finalize("success")
+    artifacts.save_figure(grid, out / "predictions.png")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    # Returned for Hydra sweepers (e.g. Optuna) that optimise the run's objective.
+    return train(cfg)["val_acc_best"]
