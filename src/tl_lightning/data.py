@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
+from tl_lightning.decoded import DecodedImages
 from tl_lightning.download import URL, DatasetError, ensure_dataset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,6 +64,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         num_workers: int = 2,
         download: bool = True,
         url: str = URL,
+        decode_once: bool = True,
+        memory_limit_mb: float = 2048,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -71,8 +74,10 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.download = download
         self.url = url
-        self.train_set: ImageFolder | None = None
-        self.val_set: ImageFolder | None = None
+        self.decode_once = decode_once
+        self.memory_limit_mb = memory_limit_mb
+        self.train_set: ImageFolder | DecodedImages | None = None
+        self.val_set: ImageFolder | DecodedImages | None = None
 
     def prepare_data(self) -> None:
         ensure_dataset(self.root, download=self.download, url=self.url)
@@ -80,13 +85,17 @@ class ImageFolderDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        self.train_set = ImageFolder(self.root / "train", transform=train_transform(self.image_size))
-        self.val_set = ImageFolder(self.root / "val", transform=eval_transform(self.image_size))
-        if self.train_set.classes != self.val_set.classes:
+        train = ImageFolder(self.root / "train", transform=train_transform(self.image_size))
+        val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size))
+        if train.classes != val.classes:
             raise DatasetError(
-                f"Class folders differ under {self.root}: train has {self.train_set.classes}, "
-                f"val has {self.val_set.classes}."
+                f"Class folders differ under {self.root}: train has {train.classes}, val has {val.classes}."
             )
+        if self.decode_once:
+            side = val_resize_size(self.image_size)
+            train = DecodedImages(train, side, train.transform, self.memory_limit_mb)
+            val = DecodedImages(val, side, val.transform, self.memory_limit_mb)
+        self.train_set, self.val_set = train, val
 
     @property
     def classes(self) -> list[str]:
@@ -103,7 +112,7 @@ class ImageFolderDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
 
-    def _loader(self, dataset: ImageFolder, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ImageFolder | DecodedImages, shuffle: bool) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

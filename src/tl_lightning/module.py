@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -41,7 +42,7 @@ class TransferLearningModule(L.LightningModule):
         )
         class_names = list(class_names)
         self.save_hyperparameters()
-        spec = get_spec(arch)
+        self.spec = spec = get_spec(arch)
         _check_image_size("arch.image_size", image_size, spec.min_image_size, arch)
 
         model = build_backbone(arch)
@@ -63,12 +64,21 @@ class TransferLearningModule(L.LightningModule):
         )
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
         self.test_probs: torch.Tensor | None = None
+        self._tail: Callable[[torch.Tensor], torch.Tensor] | None = None
         self._test_batches: list[torch.Tensor] = []
 
     # -- model -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
+        out = self.net(x)
         return out[0] if isinstance(out, tuple) else out  # InceptionOutputs(logits, aux_logits)
+
+    def net(self, x: torch.Tensor) -> Any:
+        """The network, or its part after the cut when batches hold cached activations."""
+        return self._tail(x) if self._tail is not None else self.model(x)
+
+    def use_cached_inputs(self, tail: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
+        """Batches from now on are cached activations that `tail` maps to logits (None: images)."""
+        self._tail = tail
 
     def train(self, mode: bool = True) -> TransferLearningModule:
         # Lightning switches modules back to train mode after validation; frozen ones must stay
@@ -87,18 +97,18 @@ class TransferLearningModule(L.LightningModule):
     # -- steps -------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss, logits = self.loss_and_logits(self.model(x), y)
+        loss, logits = self.loss_and_logits(self.net(x), y)
         self._update("train", loss, logits, y)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        loss, logits = self.loss_and_logits(self.model(x), y)
+        loss, logits = self.loss_and_logits(self.net(x), y)
         self._update("val", loss, logits, y)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        loss, logits = self.loss_and_logits(self.model(x), y)
+        loss, logits = self.loss_and_logits(self.net(x), y)
         self._update("test", loss, logits, y)
         self._test_batches.append(logits.float().softmax(dim=1).cpu())
 

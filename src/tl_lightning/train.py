@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from tl_lightning import artifacts
 from tl_lightning.config import CONF_DIR, check_config
 from tl_lightning.data import ImageFolderDataModule, denormalize
+from tl_lightning.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.module import TransferLearningModule
+
+log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
@@ -35,12 +39,13 @@ def train(cfg: DictConfig) -> dict:
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
+    trainer.fit(module, datamodule=fit_data, ckpt_path=cfg.get("ckpt_path"))
     wall_s = time.perf_counter() - start
     history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    trainer.test(module, datamodule=fit_data, ckpt_path=best or None, verbose=False)
     trainable, total = module.param_counts
     metrics = artifacts.summarize(
         history,
@@ -49,6 +54,7 @@ def train(cfg: DictConfig) -> dict:
         unfreeze=module.plan.unfreeze,
         image_size=cfg.arch.image_size,
         seed=cfg.seed,
+        input_cache=input_cache,
         trainable_params=trainable,
         total_params=total,
         wall_s=round(wall_s, 2),
@@ -57,6 +63,28 @@ def train(cfg: DictConfig) -> dict:
     )
     write_artifacts(out, cfg, metrics, module, datamodule, trainer)
     return metrics
+
+
+def choose_inputs(
+    cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, trainer: L.Trainer
+) -> tuple[L.LightningDataModule, str]:
+    """Images, or cached activations of the frozen part when strategy.cache_features allows it exactly."""
+    if not cfg.strategy.get("cache_features"):
+        return datamodule, "off"
+    cut = find_cut(module.model, module.spec, module.plan)
+    if isinstance(cut, str):
+        log.info("Feature cache not used: %s; training on images.", cut)
+        return datamodule, f"off: {cut}"
+    cached = build_cached_datamodule(
+        module.model,
+        cut,
+        datamodule,
+        views=cfg.strategy.cache_views,
+        batch_size=cfg.strategy.cache_batch_size,
+        device=trainer.strategy.root_device,
+    )
+    module.use_cached_inputs(cut.tail)
+    return cached, f"input of {cut.tap}"
 
 
 def write_artifacts(

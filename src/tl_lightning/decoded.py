@@ -1,0 +1,77 @@
+"""Decode every image once into uint8 tensors; augment on tensors after that.
+
+The PIL pipeline re-decodes every JPEG every epoch. Here each image is decoded once and stored with its
+shorter side resized (by PIL, exactly as the eval pipeline's first step) to the eval resize size, so the
+eval view is bit-identical to the PIL pipeline and train crops come from the same picture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.datasets import ImageFolder
+from torchvision.transforms import v2
+
+
+def decode(path: str, short_side: int) -> np.ndarray:
+    """RGB uint8 HWC, shorter side resized to `short_side` exactly as the eval pipeline's first step."""
+    with Image.open(path) as img:
+        return np.asarray(v2.Resize(short_side, antialias=True)(img.convert("RGB")))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TL_CACHE_DIR", Path.home() / ".cache" / "tl_lightning"))
+
+
+class DecodedImages(Dataset):
+    """An ImageFolder decoded once; images live in RAM, or in a memory-mapped file above `memory_limit_mb`."""
+
+    def __init__(
+        self,
+        folder: ImageFolder,
+        short_side: int,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        memory_limit_mb: float = 2048,
+        workers: int = 4,
+    ) -> None:
+        self.samples, self.targets, self.classes = folder.samples, folder.targets, folder.classes
+        self.transform = transform
+        paths = [p for p, _ in self.samples]
+        # PIL releases the GIL while decoding, so threads use every core.
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            arrays = list(pool.map(lambda p: decode(p, short_side), paths))
+        self.shapes = [a.shape for a in arrays]
+        self.offsets = np.cumsum([0] + [a.size for a in arrays])
+        total_mb = self.offsets[-1] / 2**20
+        self.storage = self._allocate(paths, short_side, int(self.offsets[-1]), total_mb > memory_limit_mb)
+        for a, start in zip(arrays, self.offsets[:-1], strict=True):
+            self.storage[start : start + a.size] = a.reshape(-1)
+
+    @staticmethod
+    def _allocate(paths: list[str], short_side: int, size: int, spill: bool) -> np.ndarray:
+        if not spill:
+            return np.empty(size, dtype=np.uint8)
+        key = hashlib.sha256(f"{short_side}\0{chr(0).join(paths)}".encode()).hexdigest()[:16]
+        path = cache_dir() / f"decoded-{key}.npy"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(size,))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def image(self, index: int) -> torch.Tensor:
+        """The stored uint8 CHW tensor."""
+        start, (h, w, c) = self.offsets[index], self.shapes[index]
+        hwc = torch.from_numpy(np.asarray(self.storage[start : start + h * w * c])).view(h, w, c)
+        return hwc.permute(2, 0, 1)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.image(index)), self.targets[index]
