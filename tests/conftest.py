@@ -68,7 +68,7 @@ def make_cfg(tiny_data: Path, tmp_path: Path):
             "data.num_workers=0",
             "trainer=cpu",
             "trainer.max_epochs=1",
-            "+trainer.enable_progress_bar=false",
+            "trainer.enable_progress_bar=false",
             *extra,
         ]
         return compose_cfg(overrides, tmp_path / f"{arch}-{strategy}")

@@ -25,7 +25,7 @@ def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
         "data.num_workers=0",
         "trainer=cpu",
         "trainer.max_epochs=1",
-        "+trainer.enable_progress_bar=false",
+        "trainer.enable_progress_bar=false",
         f"hydra.sweep.dir={sweep}",
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

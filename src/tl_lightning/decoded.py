@@ -40,7 +40,7 @@ class DecodedImages(Dataset):
         short_side: int,
         transform: Callable[[torch.Tensor], torch.Tensor],
         memory_limit_mb: float = 2048,
-        workers: int = 4,
+        workers: int = min(8, os.cpu_count() or 1),
     ) -> None:
         self.samples, self.targets, self.classes = folder.samples, folder.targets, folder.classes
         self.transform = transform

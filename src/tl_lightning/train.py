@@ -30,6 +30,7 @@ def train(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True)
 
+    start = time.perf_counter()  # wall_s: data preparation, model build, caching and fit
     datamodule: ImageFolderDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -38,7 +39,6 @@ def train(cfg: DictConfig) -> dict:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    start = time.perf_counter()
     fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
     trainer.fit(module, datamodule=fit_data, ckpt_path=cfg.get("ckpt_path"))
     wall_s = time.perf_counter() - start
