@@ -43,7 +43,8 @@ def build(arch: str, strategy: str, weights: str | None) -> nn.Module:
         model.AuxLogits.fc = nn.Linear(model.AuxLogits.fc.in_features, 2)
         model.fc = nn.Linear(model.fc.in_features, 2)
     else:
-        model.classifier = nn.Linear(model.classifier[1].in_features, 2)  # 9216 -> 2, the assignment's head
+        first = next(m for m in model.classifier if isinstance(m, nn.Linear))
+        model.classifier = nn.Linear(first.in_features, 2)  # AlexNet 9216 -> 2, the assignment's head
     return model
 
 

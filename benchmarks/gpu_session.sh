@@ -11,7 +11,7 @@ mkdir -p "$OUT"; log="$OUT/session.log"; SECONDS=0
 now() { date +%s.%N; }
 since() { $PY -c "import sys; print(round($(now) - $1, 1))"; }
 say() { echo "[${SECONDS}s] $*" | tee -a "$log"; }
-RUNS="alexnet:extractor vgg16:finetune inception_v3:finetune vgg16:mixed alexnet:finetune inception_v3:extractor vgg16:extractor alexnet:mixed inception_v3:mixed"
+RUNS=${RUNS:-"alexnet:extractor vgg16:finetune inception_v3:finetune vgg16:mixed alexnet:finetune inception_v3:extractor vgg16:extractor alexnet:mixed inception_v3:mixed"}
 
 sweep() {  # $1 = name, rest = overrides; metrics.json of each run and the summary are kept
   local name=$1; shift; local dir=/tmp/sweep-$name s; s=$(now)
@@ -28,7 +28,7 @@ sweep() {  # $1 = name, rest = overrides; metrics.json of each run and the summa
 { nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv; $PY -c "import torch, torchvision, lightning; print(torch.__version__, torchvision.__version__, lightning.__version__)"; } >> "$log" 2>&1
 say "throughput"
 [ "${THROUGHPUT:-1}" = 1 ] && $PY benchmarks/gpu_throughput.py --data "$DATA" --batch 64 128 --epochs 4 2>"$OUT/throughput.err" | tee "$OUT/throughput.jsonl"
-sweep batch4
+SWEEP_TIMEOUT=${SWEEP4_TIMEOUT:-900} sweep batch4
 for run in $RUNS; do
   left=$((DEADLINE - SECONDS))
   [ "$left" -lt 30 ] && { say "deadline: assignment run $run not measured"; continue; }
@@ -37,5 +37,5 @@ for run in $RUNS; do
     --data "$DATA" --device cuda >> "$OUT/assignment.jsonl" 2>>"$OUT/assignment.err" || say "assignment $run stopped (rc $?)"
 done
 left=$((DEADLINE + 60 - SECONDS))
-[ "$left" -gt 40 ] && SWEEP_TIMEOUT=$left sweep batch64 data.batch_size=64 data.num_workers=8
+[ "$left" -gt 40 ] && [ "${BATCH64:-1}" = 1 ] && SWEEP_TIMEOUT=$left sweep batch64 data.batch_size=64 data.num_workers=8
 say "done"; cat "$OUT/throughput.jsonl" "$OUT/assignment.jsonl" 2>/dev/null
