@@ -13,6 +13,8 @@ from tl_lightning.archs import ARCHS, build_backbone, get_spec
 from tl_lightning.config import CONF_DIR
 from tl_lightning.freezing import apply_freeze
 from tl_lightning.scan import ON_BAD_IMAGE
+from tl_lightning.weights import WeightsError, read_state_dict
+from tl_lightning.weights import _check_compatible as check_compatible
 
 
 class NonFiniteLossError(RuntimeError):
@@ -36,7 +38,7 @@ class FiniteLossGuard(L.Callback):
 
 
 def config_problems(cfg: DictConfig) -> list[str]:
-    """Problems `check_config` does not know about: choices, strategy.unfreeze, BatchNorm batches."""
+    """Problems found without touching data: choices, weights file, strategy.unfreeze, BatchNorm batches."""
     problems = []
     strategies = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
     if cfg.strategy.name not in strategies:
@@ -45,23 +47,36 @@ def config_problems(cfg: DictConfig) -> list[str]:
     if on_bad not in ON_BAD_IMAGE:
         problems.append(f"data.on_bad_image={on_bad!r} must be one of {', '.join(ON_BAD_IMAGE)}")
     if cfg.arch.name in ARCHS:
-        problems += _model_problems(cfg.arch.name, cfg.strategy.unfreeze, cfg.data.batch_size)
+        problems += _model_problems(cfg.arch.name, cfg)
     return problems
 
 
-def _model_problems(arch: str, unfreeze: object, batch_size: int) -> list[str]:
+def _model_problems(arch: str, cfg: DictConfig) -> list[str]:
     # The meta device builds the layout without allocating or initialising weights: milliseconds.
     with torch.device("meta"):
         model = build_backbone(arch)
+    problems = _weights_problems(model, arch, cfg.arch.get("weights"))
+    unfreeze, batch_size = cfg.strategy.unfreeze, cfg.data.batch_size
     try:
         apply_freeze(model, get_spec(arch), unfreeze)
     except ValueError as err:
-        return [str(err).rstrip(".")]
+        return [*problems, str(err).rstrip(".")]
     if batch_size == 1 and trains_batchnorm(model):
-        return [
+        problems.append(
             f"data.batch_size=1 cannot train {arch} with strategy.unfreeze={unfreeze}: its BatchNorm layers train "
             f"and need at least 2 images per batch. Use data.batch_size >= 2 or strategy=extractor"
-        ]
+        )
+    return problems
+
+
+def _weights_problems(model: nn.Module, arch: str, weights: str | None) -> list[str]:
+    """A weights file is read (weights_only) and matched against the layout before any data is touched."""
+    if weights is None or str(weights).lower() in ("none", "imagenet"):
+        return []
+    try:
+        check_compatible(model, get_spec(arch), read_state_dict(Path(weights)), str(weights))
+    except WeightsError as err:
+        return [str(err)]
     return []
 
 
