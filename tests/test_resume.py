@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 VOLATILE = ("wall_s", "best_checkpoint")
 
 
-def cli_overrides(data: Path, epochs: int = 3) -> list[str]:
+def cli_overrides(data: Path, epochs: int = 2) -> list[str]:
     return [
         "arch=alexnet",
         "strategy=finetune",
@@ -82,9 +82,9 @@ def test_killed_run_resumes_to_the_same_metrics(tiny_data, make_cfg, tmp_path, s
 
     resumed = finish([*args, "resume=true"], tmp_path)
     assert f"Resuming from {run_dir / 'checkpoints' / 'last.ckpt'}" in resumed
-    reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=3"))
+    reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=2"))
     after_kill = json.loads((run_dir / "metrics.json").read_text())
-    assert after_kill["epochs"] == 3
+    assert after_kill["epochs"] == 2
     assert stable(after_kill) == stable(json.loads(json.dumps(reference)))
 
 
@@ -92,7 +92,7 @@ def test_relaunched_sweep_skips_finished_runs_and_finishes_the_rest(tiny_data, t
     sweep = tmp_path / "sweep"
     args = [
         "-m",
-        *cli_overrides(tiny_data, epochs=2),
+        *cli_overrides(tiny_data),
         "strategy=extractor,finetune",
         "+callbacks.pause.only_in=1_",
         f"hydra.sweep.dir={sweep}",
