@@ -79,3 +79,12 @@ def make_cfg(tiny_data: Path, tmp_path: Path):
 
 def requires(path: Path) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not path.exists(), reason=f"{path} is absent (../shared is not beside this checkout)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scan_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Keep the image-scan cache out of the user's ~/.cache (subprocesses inherit it too)."""
+    with pytest.MonkeyPatch.context() as mp:
+        path = tmp_path_factory.mktemp("scan-cache")
+        mp.setenv("TL_CACHE_DIR", str(path))
+        yield path

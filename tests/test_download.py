@@ -1,63 +1,99 @@
-"""Dataset fetching: verified, extracted safely, moved into place atomically, clear offline errors."""
+"""The dataset download: verified, atomic, zip-slip safe, and clean after a failed or killed attempt."""
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from conftest import write_image_folder
+from tl_lightning import download
 from tl_lightning.download import DatasetError, content_digest, ensure_dataset
 
-from .conftest import write_image_folder
 
-
-def make_archive(tmp_path: Path, extra: dict[str, bytes] | None = None) -> tuple[str, str]:
+@pytest.fixture
+def archive(tmp_path: Path) -> tuple[str, str]:
+    """A file:// URL of a zip laid out like the real one, and its content digest."""
     src = write_image_folder(tmp_path / "src" / "hymenoptera_data", {"train": 2, "val": 1})
-    archive = tmp_path / "data.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for f in sorted(src.rglob("*")):
-            if f.is_file():
-                zf.write(f, f.relative_to(src.parent).as_posix())
-        for name, data in (extra or {}).items():
-            zf.writestr(name, data)
-    return archive.as_uri(), content_digest(src)
+    path = tmp_path / "hymenoptera_data.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for file in sorted(src.rglob("*")):
+            zf.write(file, file.relative_to(src.parent).as_posix())
+    return path.as_uri(), content_digest(src)
 
 
-def test_download_verifies_and_extracts(tmp_path):
-    url, digest = make_archive(tmp_path)
-    root = ensure_dataset(tmp_path / "data" / "hymenoptera_data", url=url, sha256=digest)
-    assert sorted(p.name for p in (root / "train").iterdir()) == ["ants", "bees"]
-    assert not list((tmp_path / "data").glob(".tl-download-*"))  # temp dir cleaned
+def leftovers(parent: Path) -> list[Path]:
+    return list(parent.glob(f"{download.TMP_PREFIX}*"))
 
 
-def test_checksum_mismatch_leaves_no_dataset(tmp_path):
-    url, _ = make_archive(tmp_path)
-    root = tmp_path / "data" / "hymenoptera_data"
-    with pytest.raises(DatasetError, match="failed verification"):
+def test_download_verifies_and_moves_into_place(tmp_path, archive):
+    url, digest = archive
+    root = tmp_path / "cache" / "data"
+    assert ensure_dataset(root, url=url, sha256=digest) == root
+    assert len(list((root / "train" / "ants").iterdir())) == 2
+    assert not leftovers(root.parent)
+
+
+def test_checksum_mismatch_leaves_nothing_behind(tmp_path, archive):
+    url, _ = archive
+    root = tmp_path / "cache" / "data"
+    with pytest.raises(DatasetError, match=r"failed verification: content sha256 \w+, expected 0{64}"):
         ensure_dataset(root, url=url, sha256="0" * 64)
-    assert not root.exists() and not list((tmp_path / "data").glob(".tl-download-*"))
-    ensure_dataset(root, url=url, sha256=None)  # a re-run starts clean and succeeds
-    assert (root / "val" / "bees").is_dir()
+    assert not root.exists() and not leftovers(root.parent)
 
 
-@pytest.mark.parametrize("member", ["../evil.txt", "/abs/evil.txt", "hymenoptera_data/../../evil.txt"])
+class DroppedConnection(io.BytesIO):
+    """A response that breaks half way, like a dropped connection."""
+
+    def read(self, n: int = -1) -> bytes:
+        if self.tell() > len(self.getvalue()) // 2:
+            raise ConnectionResetError("connection reset by peer")
+        return super().read(min(n, 1024) if n and n > 0 else 1024)
+
+
+def test_partial_download_never_becomes_the_dataset_and_a_rerun_starts_clean(tmp_path, archive, monkeypatch):
+    url, digest = archive
+    root = tmp_path / "cache" / "data"
+    payload = Path(url.removeprefix("file://")).read_bytes()
+    monkeypatch.setattr(download, "urlopen", lambda *a, **k: DroppedConnection(payload))
+    with pytest.raises(DatasetError, match="connection reset"):
+        ensure_dataset(root, url=url, sha256=digest)
+    assert not root.exists() and not leftovers(root.parent)
+
+    monkeypatch.undo()
+    ensure_dataset(root, url=url, sha256=digest)
+    assert content_digest(root) == digest
+
+
+def test_rerun_after_a_killed_download_removes_its_leftovers(tmp_path, archive):
+    url, digest = archive
+    root = tmp_path / "cache" / "data"
+    # What SIGKILL during extraction leaves: a half-filled temp folder that no cleanup ran on.
+    stale = root.parent / f"{download.TMP_PREFIX}{root.name}-killed"
+    (stale / "x" / "train" / "ants").mkdir(parents=True)
+    (stale / "archive.zip").write_bytes(b"PK\x03\x04 half an archive")
+    ensure_dataset(root, url=url, sha256=digest)
+    assert not stale.exists() and content_digest(root) == digest
+
+
+@pytest.mark.parametrize("member", ["../escaped.txt", "hymenoptera_data/../../escaped.txt", "/tmp/escaped.txt"])
 def test_zip_slip_members_are_refused(tmp_path, member):
-    url, _ = make_archive(tmp_path, extra={member: b"x"})
+    path = tmp_path / "evil.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("hymenoptera_data/train/ants/a.jpg", b"x")
+        zf.writestr(member, b"owned")
+    root = tmp_path / "deep" / "cache" / "data"
     with pytest.raises(DatasetError, match="Refusing archive member"):
-        ensure_dataset(tmp_path / "data" / "hymenoptera_data", url=url, sha256=None)
-    assert not (tmp_path / "evil.txt").exists()
+        ensure_dataset(root, url=path.as_uri(), sha256=None)
+    assert not root.exists() and not list(tmp_path.rglob("escaped.txt"))
+    assert not Path("/tmp/escaped.txt").exists()
 
 
-def test_offline_error_names_data_root_and_env_var(tmp_path):
-    root = tmp_path / "nowhere" / "hymenoptera_data"
-    with pytest.raises(DatasetError, match=r"data.root=.*hymenoptera_data.*TL_DATA_DIR"):
-        ensure_dataset(root, url=(tmp_path / "missing.zip").as_uri())
-
-
-def test_existing_folder_without_splits_is_not_overwritten(tmp_path):
-    root = tmp_path / "mine"
-    (root / "images").mkdir(parents=True)
-    with pytest.raises(DatasetError, match=r"lacks train/ or val/"):
-        ensure_dataset(root, url="file:///nonexistent.zip")
-    assert (root / "images").is_dir()
+def test_a_zip_without_train_and_val_is_rejected(tmp_path):
+    path = tmp_path / "flat.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("pictures/a.jpg", b"x")
+    with pytest.raises(DatasetError, match="no folder with train/ and val/"):
+        ensure_dataset(tmp_path / "data", url=path.as_uri(), sha256=None)

@@ -7,11 +7,10 @@ import pytest
 import torch
 from torchvision.models.inception import InceptionOutputs
 
+from conftest import TEST_SIZE
 from tl_lightning.archs import ARCHS, layer_groups
 from tl_lightning.freezing import resolve_unfreeze
 from tl_lightning.module import TransferLearningModule
-
-from .conftest import TEST_SIZE
 
 CLASSES = ["ants", "bees"]
 

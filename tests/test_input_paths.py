@@ -8,12 +8,11 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
+from conftest import TEST_SIZE
 from tl_lightning.data import ImageFolderDataModule, eval_transform
 from tl_lightning.decoded import DecodedImages
 from tl_lightning.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.module import TransferLearningModule
-
-from .conftest import TEST_SIZE
 
 
 def datamodule(root, size: int, decode_once: bool = True) -> ImageFolderDataModule:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import REAL_DATA, WEIGHTS, requires
 from tl_lightning.train import train
-
-from .conftest import REAL_DATA, WEIGHTS, requires
 
 pytestmark = [pytest.mark.slow, requires(REAL_DATA), requires(WEIGHTS / "alexnet-imagenet-features.pth")]
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from .conftest import TEST_SIZE
+from conftest import TEST_SIZE
 
 
 def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):

@@ -7,11 +7,10 @@ from urllib.error import URLError
 import pytest
 import torch
 
+from conftest import WEIGHTS, requires
 from tl_lightning.archs import build_backbone
 from tl_lightning.module import TransferLearningModule
 from tl_lightning.weights import WeightsError
-
-from .conftest import WEIGHTS, requires
 
 
 def features_only(arch: str, path, drop: str | None = None, reshape: str | None = None):

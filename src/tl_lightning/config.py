@@ -24,5 +24,8 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"trainer.max_epochs={cfg.trainer.max_epochs} must be >= 1")
     if cfg.data.batch_size < 1:
         problems.append(f"data.batch_size={cfg.data.batch_size} must be >= 1")
+    from tl_lightning.guards import config_problems  # late import: guards needs CONF_DIR from here
+
+    problems += config_problems(cfg)
     if problems:
         raise ValueError("Invalid configuration:\n  " + "\n  ".join(problems))

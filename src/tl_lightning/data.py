@@ -12,6 +12,8 @@ from torchvision.transforms import v2
 
 from tl_lightning.decoded import DecodedImages
 from tl_lightning.download import URL, DatasetError, ensure_dataset
+from tl_lightning.images import load_rgb
+from tl_lightning.scan import check_dataset
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,6 +66,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         num_workers: int = 2,
         download: bool = True,
         url: str = URL,
+        on_bad_image: str = "error",
         decode_once: bool = True,
         memory_limit_mb: float = 2048,
     ) -> None:
@@ -74,6 +77,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.download = download
         self.url = url
+        self.on_bad_image = on_bad_image
         self.decode_once = decode_once
         self.memory_limit_mb = memory_limit_mb
         self.train_set: ImageFolder | DecodedImages | None = None
@@ -85,8 +89,10 @@ class ImageFolderDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        train = ImageFolder(self.root / "train", transform=train_transform(self.image_size))
-        val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size))
+        scan = check_dataset(self.root, self.on_bad_image)  # fails here, before any training, on bad files
+        files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
+        train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
+        val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)
         if train.classes != val.classes:
             raise DatasetError(
                 f"Class folders differ under {self.root}: train has {train.classes}, val has {val.classes}."
@@ -104,7 +110,9 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
-        return self._loader(self.train_set, shuffle=True)
+        # A lone last sample would crash BatchNorm in train mode (Inception-v3): drop it, reshuffled each epoch.
+        n = len(self.train_set)
+        return self._loader(self.train_set, shuffle=True, drop_last=n > 1 and n % self.batch_size == 1)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
@@ -112,11 +120,12 @@ class ImageFolderDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
 
-    def _loader(self, dataset: ImageFolder | DecodedImages, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ImageFolder | DecodedImages, shuffle: bool, drop_last: bool = False) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

@@ -11,24 +11,20 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
+from tl_lightning.images import load_rgb
+from tl_lightning.scan import cache_dir
+
 
 def decode(path: str, short_side: int) -> np.ndarray:
     """RGB uint8 HWC, shorter side resized to `short_side` exactly as the eval pipeline's first step."""
-    with Image.open(path) as img:
-        return np.asarray(v2.Resize(short_side, antialias=True)(img.convert("RGB")))
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("TL_CACHE_DIR", Path.home() / ".cache" / "tl_lightning"))
+    return np.asarray(v2.Resize(short_side, antialias=True)(load_rgb(path)))
 
 
 class DecodedImages(Dataset):

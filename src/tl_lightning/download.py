@@ -6,14 +6,29 @@ import hashlib
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; concurrent downloads of one root are then unguarded
+    fcntl = None
 
 URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
 # No checksum of the archive is published, so we verify what matters: the extracted files.
 # sha256 over (relative path, sha256 of bytes) of all 398 files under train/ and val/.
 CONTENT_SHA256 = "c415c930edc58a3d84c6f6b2c058ca7ea03038a196f05330aa86b3249cf557b7"
+
+
+LAYOUT = (
+    "expected data.root/train/<class>/<image> and data.root/val/<class>/<image> with the same class folders "
+    "in both (point data.root, or TL_DATA_DIR, at such a folder)"
+)
+# Extraction folders of an interrupted download start with this, beside data.root.
+TMP_PREFIX = ".tl-download-"
 
 
 class DatasetError(RuntimeError):
@@ -30,23 +45,48 @@ def ensure_dataset(root: Path, download: bool = True, url: str = URL, sha256: st
     if has_split_dirs(root):
         return root
     if root.exists() and not root.is_dir():
-        raise DatasetError(f"data.root={root} is a file; it must be a folder holding train/ and val/.")
+        raise DatasetError(f"data.root={root} is a file, not a folder: {LAYOUT}.")
     if root.is_dir() and any(root.iterdir()):
-        raise DatasetError(
-            f"data.root={root} exists but lacks train/ or val/: expected root/train/<class>/*.jpg and "
-            f"root/val/<class>/*.jpg. Point data.root (or TL_DATA_DIR) at such a folder."
-        )
+        missing = " and ".join(f"{s}/" for s in ("train", "val") if not (root / s).is_dir())
+        raise DatasetError(f"data.root={root} has no {missing} folder: {LAYOUT}.")
     if not download:
-        raise DatasetError(f"No dataset at data.root={root} and data.download=false.")
+        raise DatasetError(f"data.root={root} does not exist and data.download=false: {LAYOUT}.")
     root.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root.parent, prefix=".tl-download-") as tmp:
+    with download_lock(root):
+        if has_split_dirs(root):  # another process finished it while we waited for the lock
+            return root
+        _remove_stale_downloads(root)
+        return _download_into(root, url, sha256)
+
+
+@contextmanager
+def download_lock(root: Path) -> Iterator[None]:
+    """Serialise downloads of one root across processes (parallel sweep jobs on a cluster)."""
+    lock_path = root.parent / f".{root.name}.download.lock"
+    with open(lock_path, "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _remove_stale_downloads(root: Path) -> None:
+    # A killed download leaves its temp folder behind; under the lock nobody else is using it.
+    for stale in root.parent.glob(f"{TMP_PREFIX}{root.name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _download_into(root: Path, url: str, sha256: str | None) -> Path:
+    with tempfile.TemporaryDirectory(dir=root.parent, prefix=f"{TMP_PREFIX}{root.name}-") as tmp:
         archive = Path(tmp) / "archive.zip"
         _download(url, archive, root)
         extracted = _safe_extract(archive, Path(tmp) / "x")
         if sha256 is not None:
             digest = content_digest(extracted)
             if digest != sha256:
-                raise DatasetError(f"Downloaded dataset from {url} failed verification (content sha256 {digest}).")
+                raise DatasetError(
+                    f"Downloaded dataset from {url} failed verification: content sha256 {digest}, expected {sha256}. "
+                    f"Nothing was written to data.root={root}; re-run to retry."
+                )
         if root.is_dir():
             root.rmdir()  # empty, checked above
         extracted.rename(root)  # same filesystem: atomic, so a half-extracted tree never becomes the dataset

@@ -14,10 +14,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from tl_lightning import artifacts
+from tl_lightning import artifacts, resume
 from tl_lightning.config import CONF_DIR, check_config
 from tl_lightning.data import ImageFolderDataModule, denormalize
 from tl_lightning.feature_cache import build_cached_datamodule, find_cut
+from tl_lightning.guards import FiniteLossGuard
 from tl_lightning.module import TransferLearningModule
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ def train(cfg: DictConfig) -> dict:
     check_config(cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if (finished := resume.finished_metrics(cfg, out)) is not None:
+        return finished
+    ckpt_path = resume.checkpoint_to_resume(cfg, out)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")  # TF32 where there are tensor cores; no effect on CPU
 
@@ -37,16 +41,18 @@ def train(cfg: DictConfig) -> dict:
     datamodule.setup("fit")
     module: TransferLearningModule = instantiate(cfg.model, class_names=datamodule.classes)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks += [FiniteLossGuard(), resume.RNGState()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
-    trainer.fit(module, datamodule=fit_data, ckpt_path=cfg.get("ckpt_path"))
+    with resume.resume_hint(out):
+        trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
     wall_s = time.perf_counter() - start
     history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.test(module, datamodule=fit_data, ckpt_path=best or None, verbose=False)
+    trainer.test(module, datamodule=fit_data, ckpt_path=best or None, verbose=False, weights_only=True)
     trainable, total = module.param_counts
     metrics = artifacts.summarize(
         history,

@@ -1,0 +1,53 @@
+"""Opening user images: every PIL mode becomes 8-bit RGB, and a cheap check that a file decodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# PIL modes holding more than 8 bits per pixel; convert("RGB") would clip them to white.
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+# Small decode target for the check: JPEG decodes at 1/8 scale, which still reads the whole stream.
+_CHECK_SIZE = (64, 64)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB from grayscale, CMYK, RGBA, palette (GIF) and 16-bit images; alpha over white."""
+    if image.mode in _WIDE_MODES:
+        wide = np.asarray(image, dtype=np.int64)
+        image = Image.fromarray((np.clip(wide, 0, 65535) // 257).astype(np.uint8), mode="L")
+    if image.mode == "P" or image.mode == "PA":
+        image = image.convert("RGBA")  # keeps palette transparency, which convert("RGB") would drop
+    if image.mode in ("RGBA", "LA", "La", "RGBa"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def load_rgb(path: str | Path) -> Image.Image:
+    """ImageFolder loader: the first frame of `path` as RGB."""
+    with open(path, "rb") as f:
+        image = Image.open(f)
+        image.load()
+        return to_rgb(image)
+
+
+def image_problem(path: Path) -> str | None:
+    """Why `path` cannot be trained on, or None when it decodes."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        return f"unreadable ({err.strerror})"
+    if size == 0:
+        return "empty file (0 bytes)"
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", _CHECK_SIZE)  # JPEG only; other formats ignore it
+            image.load()
+    except UnidentifiedImageError:
+        return "not an image PIL can read"
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        return f"corrupt or truncated ({err})"
+    return None

@@ -1,0 +1,35 @@
+"""Test helper for the kill-and-resume tests: a callback that parks a training run to be killed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+
+
+class PauseAt(L.Callback):
+    """At (epoch, batch), once per run dir: write <run dir>/paused, then wait to be killed.
+
+        The batch before it has trained, so the kill lands mid-epoch with RNG draws and weight updates
+        that the last checkpoint does not hold. `only_in` picks one run of a sweep by its dir-name prefix
+    (the job number, e.g. "1_").
+    """
+
+    def __init__(self, epoch: int = 1, batch: int = 1, only_in: str = "") -> None:
+        self.epoch, self.batch, self.only_in = epoch, batch, only_in
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        run_dir = Path(trainer.default_root_dir)
+        marker = run_dir / "paused"
+        if (trainer.current_epoch, batch_idx) != (self.epoch, self.batch) or not run_dir.name.startswith(self.only_in):
+            return
+        if marker.exists():  # the resumed run goes on
+            return
+        marker.touch()
+        deadline = time.monotonic() + 120
+        # Lightning's SIGTERM handler only sets a flag; stop waiting so it can act on it.
+        while not trainer.received_sigterm:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PauseAt: {run_dir} was not killed within 120 s")
+            time.sleep(0.05)

@@ -1,0 +1,135 @@
+"""Killed runs resume to the same result; finished runs are skipped; re-launched sweeps finish the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tl_lightning.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+# Per-run values that legitimately differ between an interrupted and an uninterrupted run.
+VOLATILE = ("wall_s", "best_checkpoint")
+
+
+def cli_overrides(data: Path, epochs: int = 2) -> list[str]:
+    return [
+        "arch=alexnet",
+        "strategy=finetune",
+        "arch.weights=none",
+        "arch.image_size=64",
+        f"data.root={data}",
+        "data.num_workers=0",
+        "trainer=cpu",
+        f"trainer.max_epochs={epochs}",
+        "+callbacks.pause._target_=pause_helper.PauseAt",
+    ]
+
+
+def launch(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tl_lightning", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def kill_when_paused(proc: subprocess.Popen, pattern: str, root: Path, sig: signal.Signals) -> str:
+    """Wait for PauseAt's marker under `root`, send `sig`, and return the process output."""
+    deadline = time.monotonic() + 180
+    while not list(root.glob(pattern)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"run ended or hung before pausing:\n{proc.communicate()[0][-3000:]}")
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0, output[-3000:]
+    return output
+
+
+def finish(args: list[str], cwd: Path) -> str:
+    proc = launch(args, cwd)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, output[-3000:]
+    return output
+
+
+def stable(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in VOLATILE}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_run_resumes_to_the_same_metrics(tiny_data, make_cfg, tmp_path, sig):
+    run_dir = tmp_path / "run"
+    args = [*cli_overrides(tiny_data), f"hydra.run.dir={run_dir}"]
+    output = kill_when_paused(launch(args, tmp_path), "paused", run_dir, sig)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert not (run_dir / "metrics.json").exists()
+    if sig == signal.SIGTERM:
+        assert f"resume=true hydra.run.dir={run_dir}" in output
+
+    resumed = finish([*args, "resume=true"], tmp_path)
+    assert f"Resuming from {run_dir / 'checkpoints' / 'last.ckpt'}" in resumed
+    reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=2"))
+    after_kill = json.loads((run_dir / "metrics.json").read_text())
+    assert after_kill["epochs"] == 2
+    assert stable(after_kill) == stable(json.loads(json.dumps(reference)))
+
+
+def test_relaunched_sweep_skips_finished_runs_and_finishes_the_rest(tiny_data, tmp_path):
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m",
+        *cli_overrides(tiny_data),
+        "strategy=extractor,finetune",
+        "+callbacks.pause.only_in=1_",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    kill_when_paused(launch(args, tmp_path), "1_*/paused", sweep, signal.SIGKILL)
+    (done,) = sweep.glob("0_*/metrics.json")
+    (killed,) = sweep.glob("1_*")
+    assert not (killed / "metrics.json").exists() and (killed / "checkpoints" / "last.ckpt").is_file()
+    done_before = (done.stat().st_mtime_ns, done.read_text())
+
+    output = finish([*args, "resume=true"], tmp_path)
+    assert f"{done.parent} already finished" in output
+    assert f"Resuming from {killed / 'checkpoints' / 'last.ckpt'}" in output
+    assert (done.stat().st_mtime_ns, done.read_text()) == done_before
+    assert json.loads((killed / "metrics.json").read_text())["epochs"] == 2
+    assert len((sweep / "summary.csv").read_text().strip().splitlines()) == 1 + 2
+
+
+def test_resume_skips_a_finished_run(make_cfg):
+    first = train(make_cfg("alexnet", "extractor"))
+    cfg = make_cfg("alexnet", "extractor", "resume=true")
+    metrics_file = Path(cfg.paths.output_dir) / "metrics.json"
+    stamp = metrics_file.stat().st_mtime_ns
+    assert train(cfg) == json.loads(json.dumps(first))
+    assert metrics_file.stat().st_mtime_ns == stamp
+
+
+def test_ckpt_path_last_continues_the_run(make_cfg):
+    one = train(make_cfg("alexnet", "finetune"))
+    cfg = make_cfg("alexnet", "finetune", "ckpt_path=last", "trainer.max_epochs=2")
+    (Path(cfg.paths.output_dir) / "metrics.json").unlink()  # as if killed during epoch 2
+    two = train(cfg)
+    assert two["epochs"] == 2
+    assert two["train_loss"][0] == one["train_loss"][0] and two["val_acc"][0] == one["val_acc"][0]
+
+
+def test_resume_without_a_checkpoint_starts_fresh(make_cfg, capsys):
+    metrics = train(make_cfg("alexnet", "extractor", "resume=true"))
+    assert metrics["epochs"] == 1
+    assert "starts from the beginning" in capsys.readouterr().out
