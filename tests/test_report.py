@@ -212,7 +212,7 @@ def test_clear_winner_and_seed_spread(tmp_path):
     assert "| alexnet | extractor | 0, 1, 2 | 0.782 ± 0.010 [0.710, 0.840] |" in table
     questions = section(report, "## The assignment's questions")
     assert "**vgg16 won**: its lead over every other architecture's best cell exceeds the noise." in questions
-    assert "|Δ| > 2×seed std 0.020" in questions
+    assert "size of Δ 0.172 > 2×seed std 0.020" in questions
     assert "only `extractor` was measured for vgg16 and a rival, so the sweep cannot tell" in questions
     # Only the extractor cells were measured: the other seven are listed as missing.
     assert report.count("no metrics.json") == 7 * 3
@@ -226,10 +226,9 @@ def test_report_lists_jobs_that_never_started_and_writes_figures(tmp_path):
     report = write_report(sweep).read_text()
     assert "`arch=vgg16,strategy=finetune`: never started (no job folder)" in report
     assert "| vgg16 | finetune | — |" in report
-    first = "0_arch=alexnet,strategy=extractor"
-    for name in ("loss_arch_alexnet.png", "loss_strategy_extractor.png", f"{first}_confusion.png"):
+    for name in ("loss_arch_alexnet.png", "loss_strategy_extractor.png", "0_alexnet_extractor_seed0_confusion.png"):
         assert (sweep / "report_figures" / name).stat().st_size > 0
-    assert "![misclassified](report_figures/0_arch=alexnet,strategy=extractor_misclassified.png)" in report
+    assert "![misclassified](report_figures/0_alexnet_extractor_seed0_misclassified.png)" in report
     assert "| bees | 15 | 68 |" in section(report, "### 0_arch=alexnet,strategy=extractor")
 
 

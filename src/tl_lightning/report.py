@@ -7,12 +7,13 @@ Also written by the SweepSummary Hydra callback at the end of every multirun.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 from tl_lightning import report_plots as plots
 from tl_lightning import report_text as text
-from tl_lightning.report_data import Cell, Sweep, load_sweep
+from tl_lightning.report_data import Cell, Run, Sweep, load_sweep
 from tl_lightning.stats import Estimate
 
 FIGURES = "report_figures"  # folder beside report.md
@@ -137,7 +138,8 @@ def _curves(sweep: Sweep) -> list[str]:
 
 def _per_run(sweep: Sweep) -> list[str]:
     lines = ["## Per run: confusion matrix and misclassified val images", ""]
-    for run in sweep.ok_runs:
+    for index, run in enumerate(sweep.ok_runs):
+        stem = _figure_stem(run, index)
         lines += [f"### {run.name}", ""]
         if not run.predictions:
             lines += ["No val_predictions.csv in this run.", ""]
@@ -145,20 +147,21 @@ def _per_run(sweep: Sweep) -> list[str]:
         classes, counts = plots.confusion_counts(run)
         lines += ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
         lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, counts, strict=True)]
-        plots.save(plots.confusion_figure(run), sweep.path / FIGURES / f"{run.name}_confusion.png")
-        lines += ["", f"![confusion matrix]({FIGURES}/{_quote(run.name)}_confusion.png)", ""]
+        plots.save(plots.confusion_figure(run), sweep.path / FIGURES / f"{stem}_confusion.png")
+        lines += ["", f"![confusion matrix]({FIGURES}/{stem}_confusion.png)", ""]
         figure = plots.misclassified_grid(run, MISCLASSIFIED_SHOWN)
         if figure is None:
             lines += ["No misclassified val image.", ""]
             continue
-        plots.save(figure, sweep.path / FIGURES / f"{run.name}_misclassified.png")
-        lines += [f"![misclassified]({FIGURES}/{_quote(run.name)}_misclassified.png)", ""]
+        plots.save(figure, sweep.path / FIGURES / f"{stem}_misclassified.png")
+        lines += [f"![misclassified]({FIGURES}/{stem}_misclassified.png)", ""]
     return lines
 
 
-def _quote(name: str) -> str:
-    # Hydra job names hold '=' and ','; markdown links break only on spaces and parentheses.
-    return name.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+def _figure_stem(run: Run, index: int) -> str:
+    """Short, link-safe file name: job dirs carry every override and can pass the 255-byte limit."""
+    number = run.name.split("_", 1)[0] if run.name.split("_", 1)[0].isdigit() else f"r{index}"
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{number}_{run.arch}_{run.strategy}_seed{run.seed}")
 
 
 def main(argv: list[str] | None = None) -> int:

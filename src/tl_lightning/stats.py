@@ -76,7 +76,8 @@ class Verdict:
         parts = ["95 % intervals overlap" if self.intervals_overlap else "95 % intervals disjoint"]
         if self.seed_threshold is not None:
             word = ">" if abs(self.diff) > self.seed_threshold else "≤"
-            parts.append(f"|Δ| {word} 2×seed std {self.seed_threshold:.3f}")
+            # No '|' (as in |Δ|): these reasons sit inside markdown table cells.
+            parts.append(f"size of Δ {abs(self.diff):.3f} {word} 2×seed std {self.seed_threshold:.3f}")
         return "; ".join(parts)
 
 
