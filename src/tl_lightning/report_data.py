@@ -31,6 +31,11 @@ class Run:
     problem: str | None = None  # why the run cannot be used
 
     @property
+    def title(self) -> str:
+        """Short label for figures (job dir names carry every override and overflow a title)."""
+        return f"{self.arch}/{self.strategy} seed {self.seed}"
+
+    @property
     def ok(self) -> bool:
         return self.problem is None
 

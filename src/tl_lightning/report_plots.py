@@ -70,7 +70,7 @@ def confusion_figure(run: Run) -> Figure:
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
     ax.set_xticklabels(classes)
     ax.set_yticklabels(classes)
-    ax.set_title(run.name, fontsize=8)
+    ax.set_title(run.title, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -89,7 +89,7 @@ def misclassified_grid(run: Run, limit: int, cols: int = 4) -> Image.Image | Non
     grid = Image.new("RGB", (cols * cell_w, header + rows * cell_h), "white")
     draw = ImageDraw.Draw(grid)
     more = f" (first {limit} of {len(wrong)})" if len(wrong) > limit else ""
-    draw.text((4, 4), f"{run.name}: misclassified val images{more}", fill="black")
+    draw.text((4, 4), f"{run.title}: misclassified val images{more}", fill="black")
     for i, row in enumerate(shown):
         x, y = (i % cols) * cell_w + 12, header + (i // cols) * cell_h
         thumb = _thumbnail(Path(row["path"]))

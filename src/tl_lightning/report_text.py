@@ -92,14 +92,14 @@ def _blocks(labels: list[str]) -> list[tuple[str, int, int]]:
 def _class_counts(runs: list[Run]) -> tuple[dict[str, int], str]:
     for run in runs:
         if run.metrics.get("train_class_counts"):
-            return dict(run.metrics["train_class_counts"]), "train"
+            return dict(run.metrics["train_class_counts"]), "train set"
     run = next((r for r in runs if r.predictions), None)
     if run is None:
         return {}, ""
     counts: dict[str, int] = {}
     for row in run.predictions:
         counts[row["true"]] = counts.get(row["true"], 0) + 1
-    return counts, "val (train counts not recorded)"
+    return counts, "val set (train class counts are not in metrics.json)"
 
 
 def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
@@ -110,13 +110,14 @@ def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
     single = sum(len(set(ordered[i : i + batch])) == 1 for i in range(0, total, batch))
     expected = sum(_p_single_class(counts, s) for s in sizes)
     listing = ", ".join(f"`{c}` {k}" for c, k in counts.items())
+    mixed = "so most steps see both classes" if expected < n_batches / 2 else "still many, at this batch size"
     return (
-        f"The {source} set holds {listing} ({total} images). At batch_size={batch} that is {n_batches} batches "
+        f"The {source} holds {listing} ({total} images). At batch_size={batch} that is {n_batches} batches "
         f"per epoch. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
         f"`{ordered[0]}` block first: consecutive SGD steps would each push toward one class and the epoch would "
         f"end on a run of `{ordered[-1]}` steps. Shuffled, a batch is single-class only by chance: "
-        f"{expected:.1f} of {n_batches} expected, so most steps see both classes. That is why the train loader "
-        f"shuffles (and the val loader need not: evaluation does not depend on order)."
+        f"{expected:.1f} of {n_batches} expected, {mixed}, and the classes interleave across steps. That is why "
+        f"the train loader shuffles (the val loader need not: accuracy does not depend on order)."
     )
 
 
@@ -153,7 +154,7 @@ def answer_freeze(sweep: Sweep) -> list[str]:
     losses = sum(v.exceeds_noise and v.diff < 0 for v in verdicts)
     lines = [
         f"Freezing (`extractor`) beat fine-tuning beyond noise for {wins} of {len(pairs)} architectures, "
-        f"fine-tuning beat freezing for {losses}, and {len(pairs) - wins - losses} are within noise."
+        f"fine-tuning beat freezing for {losses}, and {len(pairs) - wins - losses} are within noise of each other."
     ]
     lines += [_freeze_line(e, f, _train_size(sweep)) for e, f in pairs]
     lines.append(_freeze_background(sweep, [e for e, _ in pairs], wins, losses))
