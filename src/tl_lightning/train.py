@@ -62,6 +62,8 @@ def train(cfg: DictConfig) -> dict:
         image_size=cfg.arch.image_size,
         seed=cfg.seed,
         input_cache=input_cache,
+        batch_size=cfg.data.batch_size,  # the sweep report answers the shuffle/batch question from these
+        train_class_counts={c: datamodule.train_set.targets.count(i) for i, c in enumerate(datamodule.classes)},
         trainable_params=trainable,
         total_params=total,
         wall_s=round(wall_s, 2),
