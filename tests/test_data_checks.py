@@ -13,6 +13,7 @@ from conftest import REAL_DATA, requires, write_image_folder
 from tl_lightning import scan
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.download import DatasetError
+from tl_lightning.images import load_rgb
 from tl_lightning.scan import BadImagesError, check_dataset
 from tl_lightning.train import train
 
@@ -134,10 +135,11 @@ def test_every_image_mode_loads_as_rgb_and_trains(tmp_path, make_cfg):
 
     dm = datamodule(root)
     assert len(dm.train_set) == 2 * 2 + 6
-    for path, _ in dm.train_set.samples:
-        image = dm.train_set.loader(path)
+    for i, (path, _) in enumerate(dm.train_set.samples):
+        image = load_rgb(path)
         assert image.mode == "RGB" and image.size == (52, 40), path
-    deep = np.asarray(dm.train_set.loader(str(root / "train" / "ants" / "deep16.png")))
+        assert dm.train_set.image(i).shape[0] == 3  # decoded once, as RGB
+    deep = np.asarray(load_rgb(str(root / "train" / "ants" / "deep16.png")))
     assert 60 < deep.mean() < 190  # scaled down from 16 bits, not clipped to white
     assert train(make_cfg("alexnet", "extractor", f"data.root={root}"))["epochs"] == 1
 

@@ -87,3 +87,15 @@ def test_k_augmented_views_are_cached_per_image(tiny_data):
     assert not torch.equal(views[0], views[1])
     x, y = next(iter(cached.train_dataloader()))
     assert x.shape == (4, 9216) and y.shape == (4,)
+
+
+def test_cached_runs_checkpoint_only_the_network(make_cfg):
+    from tl_lightning.train import train
+
+    cfg = make_cfg("alexnet", "extractor")
+    metrics = train(cfg)
+    assert metrics["input_cache"] == "input of classifier"
+    state = torch.load(metrics["best_checkpoint"], map_location="cpu", weights_only=True)["state_dict"]
+    assert all(k.startswith(("model.", "metrics.")) for k in state), sorted(state)[:5]
+    reloaded = TransferLearningModule.load_from_checkpoint(metrics["best_checkpoint"], weights="none")
+    assert torch.equal(reloaded.model.classifier.weight, state["model.classifier.weight"])

@@ -30,7 +30,7 @@ def run_dir(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "data.num_workers=0",
         "trainer=cpu",
         "trainer.max_epochs=1",
-        "+trainer.enable_progress_bar=false",
+        "trainer.enable_progress_bar=false",
     ]
     train(compose_cfg(overrides, out))
     GlobalHydra.instance().clear()

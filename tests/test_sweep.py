@@ -32,7 +32,8 @@ def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
+    assert (sweep / "report.md").is_file()
     # Hydra's override_dirname: every override except paths (data.root, arch.weights, ...).
     expected = [("alexnet", "extractor"), ("alexnet", "finetune"), ("vgg16", "extractor"), ("vgg16", "finetune")]
     assert len(runs) == 4

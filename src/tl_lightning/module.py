@@ -65,7 +65,7 @@ class TransferLearningModule(L.LightningModule):
         )
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
         self.test_probs: torch.Tensor | None = None
-        self._tail: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.use_cached_inputs(None)
         self._test_batches: list[torch.Tensor] = []
 
     # -- model -------------------------------------------------------------------------------
@@ -79,7 +79,8 @@ class TransferLearningModule(L.LightningModule):
 
     def use_cached_inputs(self, tail: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
         """Batches from now on are cached activations that `tail` maps to logits (None: images)."""
-        self._tail = tail
+        # Kept out of nn.Module's registry: `tail` reuses layers of self.model, which own the weights.
+        self.__dict__["_tail"] = tail
 
     def train(self, mode: bool = True) -> TransferLearningModule:
         # Lightning switches modules back to train mode after validation; frozen ones must stay
