@@ -69,6 +69,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         on_bad_image: str = "error",
         decode_once: bool = True,
         memory_limit_mb: float = 2048,
+        eval_batch_size: int | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -79,6 +80,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.url = url
         self.on_bad_image = on_bad_image
         self.decode_once = decode_once
+        # Eval mode makes every image's logits independent of its batch, so val batches can be larger.
+        self.eval_batch_size = eval_batch_size or batch_size
         self.memory_limit_mb = memory_limit_mb
         self.train_set: ImageFolder | DecodedImages | None = None
         self.val_set: ImageFolder | DecodedImages | None = None
@@ -112,18 +115,20 @@ class ImageFolderDataModule(L.LightningDataModule):
         # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
         # A lone last sample would crash BatchNorm in train mode (Inception-v3): drop it, reshuffled each epoch.
         n = len(self.train_set)
-        return self._loader(self.train_set, shuffle=True, drop_last=n > 1 and n % self.batch_size == 1)
+        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=n > 1 and n % self.batch_size == 1)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
 
-    def _loader(self, dataset: ImageFolder | DecodedImages, shuffle: bool, drop_last: bool = False) -> DataLoader:
+    def _loader(
+        self, dataset: ImageFolder | DecodedImages, batch_size: int, shuffle: bool, drop_last: bool = False
+    ) -> DataLoader:
         return DataLoader(
             dataset,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             shuffle=shuffle,
             drop_last=drop_last,
             num_workers=self.num_workers,

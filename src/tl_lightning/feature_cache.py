@@ -114,15 +114,16 @@ class CachedViews(Dataset):
 class CachedDataModule(L.LightningDataModule):
     """Loaders over cached activations, standing in for the image datamodule during fit and test."""
 
-    def __init__(self, train: CachedViews, val: CachedViews, batch_size: int) -> None:
+    def __init__(self, train: CachedViews, val: CachedViews, batch_size: int, eval_batch_size: int) -> None:
         super().__init__()
-        self.train, self.val, self.batch_size = train, val, batch_size
+        self.train, self.val = train, val
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, pin_memory=torch.cuda.is_available())
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val, batch_size=self.batch_size, shuffle=False, pin_memory=torch.cuda.is_available())
+        return DataLoader(self.val, batch_size=self.eval_batch_size, pin_memory=torch.cuda.is_available())
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()
@@ -146,4 +147,9 @@ def build_cached_datamodule(
     val_x, val_y = capture_inputs(model, cut.tap, loader(images.val_set), device)
     train_views = torch.stack([x for x, _ in train])
     log.info("Cached %s input: train %s, val %s", cut.tap, tuple(train_views.shape), tuple(val_x.shape))
-    return CachedDataModule(CachedViews(train_views, train[0][1]), CachedViews(val_x[None], val_y), images.batch_size)
+    return CachedDataModule(
+        CachedViews(train_views, train[0][1]),
+        CachedViews(val_x[None], val_y),
+        images.batch_size,
+        images.eval_batch_size,
+    )
