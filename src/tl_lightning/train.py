@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning import artifacts, resume
-from tl_lightning.config import CONF_DIR, check_config
+from tl_lightning.config import CONF_DIR, check_config, resolve_image_size
 from tl_lightning.data import ImageFolderDataModule, denormalize
 from tl_lightning.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.guards import FiniteLossGuard
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
+    resolve_image_size(cfg)
     check_config(cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
