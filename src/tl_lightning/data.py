@@ -11,6 +11,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
 from tl_lightning.decoded import DecodedImages
+from tl_lightning.distributed import eval_sampler
 from tl_lightning.download import URL, DatasetError, ensure_dataset
 from tl_lightning.images import load_rgb
 from tl_lightning.scan import check_dataset
@@ -121,10 +122,13 @@ class ImageFolderDataModule(L.LightningDataModule):
         return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
 
     def _loader(self, dataset: ImageFolder | DecodedImages, shuffle: bool, drop_last: bool = False) -> DataLoader:
+        # Training shards are Lightning's DistributedSampler; evaluation shards must not repeat images.
+        sampler = None if shuffle else eval_sampler(dataset)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

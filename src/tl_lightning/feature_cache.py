@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tl_lightning.archs import ArchSpec
 from tl_lightning.data import ImageFolderDataModule, eval_transform
+from tl_lightning.distributed import eval_sampler
 from tl_lightning.freezing import FreezePlan
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,9 @@ class CachedDataModule(L.LightningDataModule):
         return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, pin_memory=torch.cuda.is_available())
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val, batch_size=self.batch_size, shuffle=False, pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            self.val, batch_size=self.batch_size, sampler=eval_sampler(self.val), pin_memory=torch.cuda.is_available()
+        )
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()

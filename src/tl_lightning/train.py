@@ -71,7 +71,8 @@ def train(cfg: DictConfig) -> dict:
         best_checkpoint=best,
         test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
     )
-    write_artifacts(out, cfg, metrics, module, datamodule, trainer)
+    if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
+        write_artifacts(out, cfg, metrics, module, datamodule, trainer)
     return metrics
 
 
