@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
+from tl_lightning import progress
 from tl_lightning.archs import ArchSpec
 from tl_lightning.data import ImageFolderDataModule, eval_transform
 from tl_lightning.distributed import eval_sampler
@@ -88,7 +89,7 @@ def capture_inputs(
     handle = model.get_submodule(tap).register_forward_pre_hook(hook)
     labels = []
     try:
-        for x, y in loader:
+        for x, y in progress.bar(loader, f"Caching input of {tap}", unit="batch"):
             with suppress(_Stop):
                 model(x.to(device, non_blocking=True))
             labels.append(y)

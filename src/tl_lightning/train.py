@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from tl_lightning import artifacts, resume
+from tl_lightning import artifacts, gpu_slots, progress, resume
 from tl_lightning.config import CONF_DIR, check_config, resolve_image_size
 from tl_lightning.data import ImageFolderDataModule, denormalize
 from tl_lightning.feature_cache import build_cached_datamodule, find_cut
@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
+    with gpu_slots.pinned(cfg):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict:
+    progress.set_quiet(cfg.get("quiet", False))
     resolve_image_size(cfg)
     check_config(cfg)
     out = Path(cfg.paths.output_dir)
@@ -44,7 +50,8 @@ def train(cfg: DictConfig) -> dict:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     callbacks += [FiniteLossGuard(), resume.RNGState()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
 
     fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
     with resume.resume_hint(out):
