@@ -28,7 +28,8 @@ def test_alexnet_extractor_reaches_85_percent_within_5_epochs(make_cfg):
 @requires(WEIGHTS / "mobilenet_v2-b0353104.pth")
 def test_mobilenet_v2_extractor_with_offline_weights_reaches_90_percent(make_cfg, tmp_path):
     # The documented offline demonstration: a complete ImageNet state dict, discovered head (classifier.1),
-    # features cached once at torchvision's 224 px crop; measured 0.9X val acc in ~Ns on 2 CPU cores.
+    # features cached once at torchvision's 224 px crop; measured val acc 0.80, 0.92, 0.95, 0.95, 0.95 (best 0.954)
+    # in 20-70 s on 2 busy CPU cores.
     cfg = compose_cfg(
         [
             "arch=mobilenet_v2",
