@@ -101,3 +101,22 @@ def test_ddp_artifacts_are_written_once_by_rank_zero(runs):
     assert len({name.name.split(".")[-2] for name in events}) == 1, "TensorBoard events from more than one process"
     assert len(list(ddp.rglob("metrics.json"))) == 1
     assert (ddp / "predictions.png").stat().st_size > 0
+
+
+def test_ddp_in_a_local_multirun_is_refused_naming_the_setting(make_cfg, monkeypatch):
+    from types import SimpleNamespace
+
+    from hydra.types import RunMode
+
+    import tl_lightning.distributed as distributed
+
+    class MultirunHydra:
+        initialized = staticmethod(lambda: True)
+        get = staticmethod(lambda: SimpleNamespace(mode=RunMode.MULTIRUN))
+
+    cfg = make_cfg("alexnet", "extractor", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
+    for var in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(distributed, "HydraConfig", MultirunHydra)
+    with pytest.raises(ValueError, match="trainer.strategy=ddp in a local -m sweep"):
+        train(cfg)

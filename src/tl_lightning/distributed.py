@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset, Sampler
 
 
@@ -39,3 +43,21 @@ def gather_in_order(local: torch.Tensor) -> torch.Tensor:
     for rank, part in enumerate(parts):
         out[rank::size] = part  # rank r held dataset rows r, r + W, r + 2W, ...
     return out
+
+
+def check_ddp_launch(cfg: DictConfig) -> None:
+    """Refuse trainer=ddp in a local multirun, where Lightning would re-run the whole sweep per rank.
+
+    Lightning's DDP launcher starts ranks 1..N-1 by re-running this process's command line; under `-m` that
+    command is the sweep itself. Where SLURM or torchrun starts one process per rank, nothing is re-run.
+    """
+    strategy = str(OmegaConf.select(cfg, "trainer.strategy", default="auto"))
+    if not strategy.startswith("ddp") or strategy.startswith(("ddp_spawn", "ddp_fork", "ddp_notebook")):
+        return
+    if SLURMEnvironment.detect() or TorchElasticEnvironment.detect() or not HydraConfig.initialized():
+        return
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise ValueError(
+            f"trainer.strategy={strategy} in a local -m sweep would re-launch the sweep for every rank: run DDP "
+            f"jobs one at a time (no -m), or sweep on SLURM (hydra/launcher=slurm, tasks_per_node=trainer.devices)."
+        )

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from tl_lightning import artifacts, gpu_slots, progress, resume
 from tl_lightning.config import CONF_DIR, check_config, resolve_image_size
 from tl_lightning.data import ImageFolderDataModule, denormalize
+from tl_lightning.distributed import check_ddp_launch
 from tl_lightning.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.guards import FiniteLossGuard
 from tl_lightning.module import TransferLearningModule
@@ -34,6 +35,7 @@ def _train(cfg: DictConfig) -> dict:
     progress.set_quiet(cfg.get("quiet", False))
     resolve_image_size(cfg)
     check_config(cfg)
+    check_ddp_launch(cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
