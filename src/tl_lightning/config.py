@@ -37,7 +37,10 @@ def unknown_arch(name: str) -> str | None:
         get_spec(name)
     except ValueError as err:
         table = ", ".join(sorted(ARCHS))
-        return f"arch={name!r} is unknown ({table}, or arch=torchvision arch.name=<model>): {err}"
+        return (
+            f"arch={name!r} is unknown: choose one of {table}, or a torchvision classification model "
+            f"(arch=torchvision arch.name=<model>). {err}"
+        )
     return None
 
 

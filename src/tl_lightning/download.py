@@ -99,7 +99,8 @@ def _download(url: str, dest: Path, root: Path) -> None:
     print(f"Downloading {url} -> {root}")
     try:
         with urlopen(url, timeout=60) as response, open(dest, "wb") as f:
-            size = response.headers.get("Content-Length")
+            headers = getattr(response, "headers", None)  # absent on some file-like responses
+            size = headers.get("Content-Length") if headers else None
             with progress.byte_bar(int(size) if size else None, "dataset") as bar:
                 while chunk := response.read(1 << 20):
                     f.write(chunk)
