@@ -20,6 +20,7 @@ class ArchSpec:
     aux_head: str | None = None  # auxiliary classifier, replaced like the head
     aux_min_image_size: int | None = None  # smallest input side while the aux branch trains
     builder_kwargs: tuple[tuple[str, object], ...] = ()
+    image_size: int | None = None  # input side of torchvision's weights (discovered archs; the table's set it in conf)
 
 
 ARCHS: dict[str, ArchSpec] = {
@@ -43,9 +44,12 @@ ARCHS: dict[str, ArchSpec] = {
 
 
 def get_spec(arch: str) -> ArchSpec:
-    if arch not in ARCHS:
-        raise ValueError(f"Unknown arch {arch!r}: choose one of {', '.join(sorted(ARCHS))}.")
-    return ARCHS[arch]
+    """The table's entry, else one discovered from the torchvision model of that name."""
+    if arch in ARCHS:
+        return ARCHS[arch]
+    from tl_lightning.discover import discover_spec  # late: discover imports ArchSpec from here
+
+    return discover_spec(arch)
 
 
 def build_backbone(arch: str) -> nn.Module:

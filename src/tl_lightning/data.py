@@ -11,6 +11,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
 from tl_lightning.decoded import DecodedImages
+from tl_lightning.distributed import eval_sampler
 from tl_lightning.download import URL, DatasetError, ensure_dataset
 from tl_lightning.images import load_rgb
 from tl_lightning.scan import check_dataset
@@ -126,10 +127,13 @@ class ImageFolderDataModule(L.LightningDataModule):
     def _loader(
         self, dataset: ImageFolder | DecodedImages, batch_size: int, shuffle: bool, drop_last: bool = False
     ) -> DataLoader:
+        # Training shards are Lightning's DistributedSampler; evaluation shards must not repeat images.
+        sampler = None if shuffle else eval_sampler(dataset)
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,

@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from tl_lightning import progress
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; concurrent downloads of one root are then unguarded
@@ -97,7 +99,12 @@ def _download(url: str, dest: Path, root: Path) -> None:
     print(f"Downloading {url} -> {root}")
     try:
         with urlopen(url, timeout=60) as response, open(dest, "wb") as f:
-            shutil.copyfileobj(response, f)
+            headers = getattr(response, "headers", None)  # absent on some file-like responses
+            size = headers.get("Content-Length") if headers else None
+            with progress.byte_bar(int(size) if size else None, "dataset") as bar:
+                while chunk := response.read(1 << 20):
+                    f.write(chunk)
+                    bar.update(len(chunk))
     except (URLError, OSError) as err:
         raise DatasetError(
             f"No dataset at data.root={root} and the download from {url} failed ({err}).\n"

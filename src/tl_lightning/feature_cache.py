@@ -20,8 +20,10 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
+from tl_lightning import progress
 from tl_lightning.archs import ArchSpec
 from tl_lightning.data import ImageFolderDataModule, eval_transform
+from tl_lightning.distributed import eval_sampler
 from tl_lightning.freezing import FreezePlan
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ def capture_inputs(
     handle = model.get_submodule(tap).register_forward_pre_hook(hook)
     labels = []
     try:
-        for x, y in loader:
+        for x, y in progress.bar(loader, f"Caching input of {tap}", unit="batch"):
             with suppress(_Stop):
                 model(x.to(device, non_blocking=True))
             labels.append(y)
@@ -123,7 +125,12 @@ class CachedDataModule(L.LightningDataModule):
         return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, pin_memory=torch.cuda.is_available())
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val, batch_size=self.eval_batch_size, pin_memory=torch.cuda.is_available())
+        return DataLoader(
+            self.val,
+            batch_size=self.eval_batch_size,
+            sampler=eval_sampler(self.val),
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()

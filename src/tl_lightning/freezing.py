@@ -59,13 +59,19 @@ def apply_freeze(model: nn.Module, spec: ArchSpec, unfreeze: int | str | None) -
     trainable = [spec.head] + [name for name, _ in groups[len(groups) - k :]] + ([branch] if aux_trains else [])
     for name in trainable:
         model.get_submodule(name).requires_grad_(True)
-    if k == 0:
-        head_root = spec.head.split(".")[0]
-        frozen = tuple(name for name, _ in model.named_children() if name != head_root)
-    else:
-        frozen = tuple(name for name, _ in groups[: len(groups) - k])
+    frozen = outside_path(model, spec.head) if k == 0 else tuple(name for name, _ in groups[: len(groups) - k])
     set_eval(model, frozen)
     return FreezePlan(k, len(groups), frozen, aux_trains)
+
+
+def outside_path(model: nn.Module, path: str) -> tuple[str, ...]:
+    """Every module beside `path` at each level of it: for `classifier.1` the other top-level children
+    and `classifier.0` (a dropout before the head, which must not drop the cached features' twins)."""
+    names, prefix, parent = [], "", model
+    for part in path.split("."):
+        names += [prefix + name for name, _ in parent.named_children() if name != part]
+        prefix, parent = f"{prefix}{part}.", parent.get_submodule(part)
+    return tuple(names)
 
 
 def set_eval(model: nn.Module, names: tuple[str, ...]) -> None:

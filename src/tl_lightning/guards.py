@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 from omegaconf import DictConfig
 
-from tl_lightning.archs import ARCHS, build_backbone, get_spec
-from tl_lightning.config import CONF_DIR
+from tl_lightning.archs import build_backbone, get_spec
+from tl_lightning.config import CONF_DIR, unknown_arch
 from tl_lightning.freezing import apply_freeze
 from tl_lightning.scan import ON_BAD_IMAGE
 from tl_lightning.weights import WeightsError, read_state_dict
@@ -46,14 +46,17 @@ def config_problems(cfg: DictConfig) -> list[str]:
     on_bad = cfg.data.get("on_bad_image", "error")
     if on_bad not in ON_BAD_IMAGE:
         problems.append(f"data.on_bad_image={on_bad!r} must be one of {', '.join(ON_BAD_IMAGE)}")
-    if cfg.arch.name in ARCHS:
+    if unknown_arch(cfg.arch.name) is None:
         problems += _model_problems(cfg.arch.name, cfg)
     return problems
 
 
 def _model_problems(arch: str, cfg: DictConfig) -> list[str]:
     # The meta device builds the layout without allocating or initialising weights: milliseconds.
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):
+            model = build_backbone(arch)
+    except NotImplementedError:  # builders that compute sizes from tensors (regnet) need real ones
         model = build_backbone(arch)
     problems = _weights_problems(model, arch, cfg.arch.get("weights"))
     unfreeze, batch_size = cfg.strategy.unfreeze, cfg.data.batch_size

@@ -15,6 +15,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from tl_lightning.archs import build_backbone, get_spec, replace_linear
+from tl_lightning.distributed import gather_in_order
 from tl_lightning.freezing import apply_freeze, set_eval
 from tl_lightning.weights import load_pretrained
 
@@ -151,7 +152,9 @@ class TransferLearningModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test", record=False)
-        self.test_probs = torch.cat(self._test_batches) if self._test_batches else None
+        local = torch.cat(self._test_batches) if self._test_batches else torch.empty(0, len(self.hparams.class_names))
+        # Under DDP each rank tested an unpadded shard of val; every rank gets all of it, in val order.
+        self.test_probs = gather_in_order(local)
 
     def _log_epoch(self, split: str, record: bool = True) -> None:
         loss, acc = self.metrics[f"{split}_loss"].compute(), self.metrics[f"{split}_acc"].compute()

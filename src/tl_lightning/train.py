@@ -14,9 +14,10 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from tl_lightning import artifacts, resume
-from tl_lightning.config import CONF_DIR, check_config
+from tl_lightning import artifacts, gpu_slots, progress, resume
+from tl_lightning.config import CONF_DIR, check_config, resolve_image_size
 from tl_lightning.data import ImageFolderDataModule, denormalize
+from tl_lightning.distributed import check_ddp_launch
 from tl_lightning.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.guards import FiniteLossGuard
 from tl_lightning.module import TransferLearningModule
@@ -26,7 +27,15 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
+    with gpu_slots.pinned(cfg):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict:
+    progress.set_quiet(cfg.get("quiet", False))
+    resolve_image_size(cfg)
     check_config(cfg)
+    check_ddp_launch(cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
@@ -43,7 +52,8 @@ def train(cfg: DictConfig) -> dict:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     callbacks += [FiniteLossGuard(), resume.RNGState()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
 
     fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
     with resume.resume_hint(out):
@@ -70,7 +80,8 @@ def train(cfg: DictConfig) -> dict:
         best_checkpoint=best,
         test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
     )
-    write_artifacts(out, cfg, metrics, module, datamodule, trainer)
+    if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
+        write_artifacts(out, cfg, metrics, module, datamodule, trainer)
     return metrics
 
 

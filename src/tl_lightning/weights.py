@@ -11,6 +11,7 @@ import torch.nn as nn
 import torchvision
 
 from tl_lightning.archs import ArchSpec
+from tl_lightning.progress import is_quiet
 
 
 class WeightsError(RuntimeError):
@@ -84,7 +85,7 @@ def _imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
     url = enum.url
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
     try:
-        return enum.get_state_dict(progress=True, check_hash=True)
+        return enum.get_state_dict(progress=not is_quiet(), check_hash=True)
     except (URLError, OSError, RuntimeError) as err:
         raise WeightsError(
             f"Could not download ImageNet weights for {arch} from {url} ({err}).\n"
