@@ -10,7 +10,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 install: $(PY)
-	$(PY) -m pip install --quiet -e ".[dev,export]"
+	$(PY) -m pip install --quiet -e ".[dev,export,launchers,optuna]"
 
 test: install
 	$(PY) -m pytest -q

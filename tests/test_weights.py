@@ -85,3 +85,12 @@ def test_shared_offline_alexnet_file_loads():
         "alexnet", ["a", "b"], weights=str(WEIGHTS / "alexnet-imagenet-features.pth"), unfreeze=0, image_size=64
     )
     assert module.model.features[0].weight.abs().sum() > 0
+
+
+def test_a_weights_folder_serves_each_arch_its_own_file(tmp_path):
+    state = features_only("alexnet", tmp_path / "alexnet-features.pth")
+    features_only("vgg16", tmp_path / "vgg16-features.pth")
+    module = TransferLearningModule("alexnet", ["a", "b"], weights=str(tmp_path), unfreeze=0, image_size=64)
+    assert torch.equal(module.model.features[0].weight, state["features.0.weight"])
+    with pytest.raises(WeightsError, match=r"needs exactly one inception_v3-\*\.pth file \(found: none\)"):
+        TransferLearningModule("inception_v3", ["a", "b"], weights=str(tmp_path), unfreeze=0, image_size=75)

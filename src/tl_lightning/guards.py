@@ -13,7 +13,7 @@ from tl_lightning.archs import build_backbone, get_spec
 from tl_lightning.config import CONF_DIR, unknown_arch
 from tl_lightning.freezing import apply_freeze
 from tl_lightning.scan import ON_BAD_IMAGE
-from tl_lightning.weights import WeightsError, read_state_dict
+from tl_lightning.weights import WeightsError, read_state_dict, weights_file
 from tl_lightning.weights import _check_compatible as check_compatible
 
 
@@ -77,7 +77,8 @@ def _weights_problems(model: nn.Module, arch: str, weights: str | None) -> list[
     if weights is None or str(weights).lower() in ("none", "imagenet"):
         return []
     try:
-        check_compatible(model, get_spec(arch), read_state_dict(Path(weights)), str(weights))
+        path = weights_file(arch, weights)
+        check_compatible(model, get_spec(arch), read_state_dict(path), str(path))
     except WeightsError as err:
         return [str(err)]
     return []

@@ -29,9 +29,23 @@ def load_pretrained(model: nn.Module, arch: str, spec: ArchSpec, weights: str | 
     if str(weights).lower() == "imagenet":
         state, source = _imagenet_state_dict(arch), f"torchvision's ImageNet weights for {arch}"
     else:
-        state, source = read_state_dict(Path(weights)), str(weights)
+        path = weights_file(arch, weights)
+        state, source = read_state_dict(path), str(path)
     _check_compatible(model, spec, state, source)
     model.load_state_dict(state, strict=False)
+
+
+def weights_file(arch: str, weights: str | Path) -> Path:
+    """`weights` itself, or for a folder its `<arch>-*.pth` / `<arch>_*.pth` file (torchvision's naming),
+    so one `arch.weights=DIR` serves every arch of an offline sweep."""
+    path = Path(weights)
+    if not path.is_dir():
+        return path
+    matches = sorted(p for p in path.iterdir() if p.suffix == ".pth" and p.name.startswith((f"{arch}-", f"{arch}_")))
+    if len(matches) != 1:
+        found = ", ".join(p.name for p in matches) or "none"
+        raise WeightsError(f"arch.weights={path} is a folder: it needs exactly one {arch}-*.pth file (found: {found}).")
+    return matches[0]
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
