@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # headless: runs on clusters and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def summarize(history: dict[str, list[float]], **extra: object) -> dict:
@@ -44,6 +45,7 @@ def plot_curves(history: dict[str, list[float]], title: str) -> Figure:
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)

@@ -118,7 +118,6 @@ def write_artifacts(
     trainer: L.Trainer,
 ) -> None:
     title = f"{cfg.arch.name} / {cfg.strategy.name}"
-    artifacts.write_json(out / "metrics.json", metrics)
     artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
 
     val_set, probs = datamodule.val_set, module.test_probs
@@ -140,6 +139,8 @@ def write_artifacts(
             logger.log_hyperparams(hparams, {"hparams/val_acc_best": metrics["val_acc_best"] or 0.0})
             logger.finalize("success")
     artifacts.save_figure(grid, out / "predictions.png")
+    # Last: a run counts as finished (resume skips it) once metrics.json exists.
+    artifacts.write_json(out / "metrics.json", metrics)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
