@@ -12,7 +12,7 @@ from torchvision.transforms import v2
 
 from tl_lightning.decoded import DecodedImages
 from tl_lightning.distributed import eval_sampler
-from tl_lightning.download import URL, DatasetError, ensure_dataset
+from tl_lightning.download import URL, ensure_dataset
 from tl_lightning.images import load_rgb
 from tl_lightning.scan import check_dataset
 
@@ -93,14 +93,11 @@ class ImageFolderDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        scan = check_dataset(self.root, self.on_bad_image)  # fails here, before any training, on bad files
+        # Fails here, before any training, on bad files and on a bad layout (e.g. differing class folders).
+        scan = check_dataset(self.root, self.on_bad_image)
         files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
         train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
         val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)
-        if train.classes != val.classes:
-            raise DatasetError(
-                f"Class folders differ under {self.root}: train has {train.classes}, val has {val.classes}."
-            )
         if self.decode_once:
             side = val_resize_size(self.image_size)
             train = DecodedImages(train, side, train.transform, self.memory_limit_mb)

@@ -13,8 +13,7 @@ from tl_lightning.archs import build_backbone, get_spec
 from tl_lightning.config import CONF_DIR, unknown_arch
 from tl_lightning.freezing import apply_freeze
 from tl_lightning.scan import ON_BAD_IMAGE
-from tl_lightning.weights import WeightsError, read_state_dict, weights_file
-from tl_lightning.weights import _check_compatible as check_compatible
+from tl_lightning.weights import WeightsError, check_compatible, read_state_dict, weights_file
 
 
 class NonFiniteLossError(RuntimeError):

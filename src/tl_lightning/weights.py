@@ -31,7 +31,7 @@ def load_pretrained(model: nn.Module, arch: str, spec: ArchSpec, weights: str | 
     else:
         path = weights_file(arch, weights)
         state, source = read_state_dict(path), str(path)
-    _check_compatible(model, spec, state, source)
+    check_compatible(model, spec, state, source)
     model.load_state_dict(state, strict=False)
 
 
@@ -65,7 +65,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def _check_compatible(model: nn.Module, spec: ArchSpec, state: dict, source: str) -> None:
+def check_compatible(model: nn.Module, spec: ArchSpec, state: dict, source: str) -> None:
     expected = model.state_dict()
     replaced = tuple(p + "." for p in (spec.head, spec.aux_head) if p)
     unexpected = [k for k in state if k not in expected]
