@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import lightning as L
 class PauseAt(L.Callback):
     """At (epoch, batch), once per run dir: write <run dir>/paused, then wait to be killed.
 
-        The batch before it has trained, so the kill lands mid-epoch with RNG draws and weight updates
-        that the last checkpoint does not hold. `only_in` picks one run of a sweep by its dir-name prefix
+    The batch before it has trained, so the kill lands mid-epoch with RNG draws and weight updates
+    that the last checkpoint does not hold. `only_in` picks one run of a sweep by its dir-name prefix
     (the job number, e.g. "1_").
     """
 
@@ -33,3 +35,11 @@ class PauseAt(L.Callback):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"PauseAt: {run_dir} was not killed within 120 s")
             time.sleep(0.05)
+
+
+class TermDuringLastTestBatch(L.Callback):
+    """Send this process a SIGTERM at the end of the last test batch, where Lightning only sets a flag."""
+
+    def on_test_batch_end(self, trainer: L.Trainer, *args, **kwargs) -> None:
+        if trainer.test_loop.batch_progress.is_last_batch:
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -133,3 +133,12 @@ def test_resume_without_a_checkpoint_starts_fresh(make_cfg, capsys):
     metrics = train(make_cfg("alexnet", "extractor", "resume=true"))
     assert metrics["epochs"] == 1
     assert "starts from the beginning" in capsys.readouterr().out
+
+
+def test_sigterm_during_the_final_test_pass_saves_the_run_then_stops(make_cfg):
+    cfg = make_cfg("alexnet", "extractor", "+callbacks.term._target_=pause_helper.TermDuringLastTestBatch")
+    with pytest.raises(SystemExit) as stop:
+        train(cfg)
+    assert stop.value.code == 143
+    saved = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert saved["epochs"] == 1

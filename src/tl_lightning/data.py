@@ -11,6 +11,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
 from tl_lightning.decoded import DecodedImages
+from tl_lightning.device_augment import DeviceAugmenter, IndexBatch, Indices, collate_indices
 from tl_lightning.distributed import eval_sampler
 from tl_lightning.download import URL, ensure_dataset
 from tl_lightning.images import load_rgb
@@ -25,28 +26,24 @@ def val_resize_size(image_size: int) -> int:
     return round(image_size * 256 / 224)
 
 
+def train_geometry(image_size: int) -> v2.Compose:
+    """The random per-image part of the train transform."""
+    return v2.Compose([v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()])
+
+
+def to_normalized_float() -> v2.Compose:
+    """uint8 image(s) to ImageNet-normalized floats; pointwise, so it also takes a whole batch."""
+    to_float = v2.ToDtype(torch.float32, scale=True)
+    return v2.Compose([v2.PILToTensor(), to_float, v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
 def train_transform(image_size: int) -> v2.Compose:
-    return v2.Compose(
-        [
-            v2.RandomResizedCrop(image_size, antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.PILToTensor(),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
+    return v2.Compose([*train_geometry(image_size).transforms, *to_normalized_float().transforms])
 
 
 def eval_transform(image_size: int) -> v2.Compose:
-    return v2.Compose(
-        [
-            v2.Resize(val_resize_size(image_size), antialias=True),
-            v2.CenterCrop(image_size),
-            v2.PILToTensor(),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-        ]
-    )
+    resize = [v2.Resize(val_resize_size(image_size), antialias=True), v2.CenterCrop(image_size)]
+    return v2.Compose([*resize, *to_normalized_float().transforms])
 
 
 def denormalize(images: torch.Tensor) -> torch.Tensor:
@@ -71,6 +68,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         decode_once: bool = True,
         memory_limit_mb: float = 2048,
         eval_batch_size: int | None = None,
+        augment_on_device: bool | str = "auto",
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -84,6 +82,10 @@ class ImageFolderDataModule(L.LightningDataModule):
         # Eval mode makes every image's logits independent of its batch, so val batches can be larger.
         self.eval_batch_size = eval_batch_size or batch_size
         self.memory_limit_mb = memory_limit_mb
+        if augment_on_device not in ("auto", True, False):
+            raise ValueError(f"data.augment_on_device must be auto, true or false, not {augment_on_device!r}.")
+        self.augment_on_device = augment_on_device
+        self._augmenter: DeviceAugmenter | None = None
         self.train_set: ImageFolder | DecodedImages | None = None
         self.val_set: ImageFolder | DecodedImages | None = None
 
@@ -113,7 +115,32 @@ class ImageFolderDataModule(L.LightningDataModule):
         # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
         # A lone last sample would crash BatchNorm in train mode (Inception-v3): drop it, reshuffled each epoch.
         n = len(self.train_set)
-        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=n > 1 and n % self.batch_size == 1)
+        drop_last = n > 1 and n % self.batch_size == 1
+        if self._train_on_device():
+            self._augmenter = DeviceAugmenter(self.train_set, train_geometry(self.image_size), to_normalized_float())
+            # Index batches cost nothing to build: the main process serves them, workers would only add IPC.
+            return DataLoader(
+                Indices(self.train_set),
+                batch_size=self.batch_size,
+                shuffle=True,
+                drop_last=drop_last,
+                collate_fn=collate_indices,
+            )
+        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=drop_last)
+
+    def _train_on_device(self) -> bool:
+        """Whether train batches are augmented on the training device (device_augment.py)."""
+        decoded = isinstance(self.train_set, DecodedImages)
+        if self.augment_on_device == "auto":
+            device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+            # On a CPU the loader workers augment in parallel to training; on a GPU they are the bottleneck.
+            return device.type == "cuda" and decoded and not self.train_set.spilled
+        if self.augment_on_device and not decoded:
+            raise ValueError("data.augment_on_device=true needs data.decode_once=true (images decoded into memory).")
+        return bool(self.augment_on_device)
+
+    def on_after_batch_transfer(self, batch: object, dataloader_idx: int) -> object:
+        return self._augmenter(batch) if isinstance(batch, IndexBatch) else batch
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)

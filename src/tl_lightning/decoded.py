@@ -63,11 +63,19 @@ class DecodedImages(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def image(self, index: int) -> torch.Tensor:
-        """The stored uint8 CHW tensor."""
-        start, (h, w, c) = self.offsets[index], self.shapes[index]
-        hwc = torch.from_numpy(np.asarray(self.storage[start : start + h * w * c])).view(h, w, c)
-        return hwc.permute(2, 0, 1)
+    @property
+    def spilled(self) -> bool:
+        """Whether the images live in a memory-mapped file rather than in RAM."""
+        return isinstance(self.storage, np.memmap)
+
+    def image(self, index: int, storage: torch.Tensor | None = None) -> torch.Tensor:
+        """The stored uint8 CHW tensor; a view into `storage` (a copy of self.storage, e.g. on a GPU) if given."""
+        start, (h, w, c) = int(self.offsets[index]), self.shapes[index]
+        if storage is None:
+            flat = torch.from_numpy(np.asarray(self.storage[start : start + h * w * c]))
+        else:
+            flat = storage[start : start + h * w * c]
+        return flat.view(h, w, c).permute(2, 0, 1)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.transform(self.image(index)), self.targets[index]

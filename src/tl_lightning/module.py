@@ -76,6 +76,8 @@ class TransferLearningModule(L.LightningModule):
 
     def net(self, x: torch.Tensor) -> Any:
         """The network, or its part after the cut when batches hold cached activations."""
+        if getattr(self, "_channels_last", False) and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self._tail(x) if self._tail is not None else self.model(x)
 
     def use_cached_inputs(self, tail: Callable[[torch.Tensor], torch.Tensor] | None) -> None:
@@ -96,12 +98,6 @@ class TransferLearningModule(L.LightningModule):
         self._channels_last = self.device.type == "cuda" if use is None else bool(use)
         if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        x, *rest = batch
-        if getattr(self, "_channels_last", False) and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return (x, *rest)
 
     def loss_and_logits(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy on the main logits, plus aux_loss_weight x aux loss when aux logits come."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -63,8 +64,11 @@ def _train(cfg: DictConfig) -> dict:
     wall_s = time.perf_counter() - start
     history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
 
+    sigterm = trainer.received_sigterm  # the test pass below resets Lightning's flag
+
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.test(module, datamodule=fit_data, ckpt_path=best or None, verbose=False, weights_only=True)
+    sigterm = sigterm or trainer.received_sigterm
     trainable, total = module.param_counts
     metrics = artifacts.summarize(
         history,
@@ -84,6 +88,11 @@ def _train(cfg: DictConfig) -> dict:
     )
     if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
         write_artifacts(out, cfg, metrics, module, datamodule, trainer)
+    if sigterm:
+        # Lightning only sets a flag for a SIGTERM that comes after the last epoch or during the last test
+        # batch. The run is complete and saved, but whoever sent it (scancel, a sweep's user) meant stop.
+        print(f"Stopped by SIGTERM after {out} had finished; its results are saved.", file=sys.stderr)
+        raise SystemExit(143)
     return metrics
 
 
