@@ -70,10 +70,18 @@ def stable(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in VOLATILE}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_killed_run_resumes_to_the_same_metrics(tiny_data, make_cfg, tmp_path, sig):
+# Device augmentation draws every crop in the main process, so worker processes do not break exactness.
+DEVICE_AUGMENT = ["data.augment_on_device=true", "data.num_workers=2"]
+
+
+@pytest.mark.parametrize(
+    ("sig", "extra"),
+    [(signal.SIGKILL, []), (signal.SIGTERM, []), (signal.SIGKILL, DEVICE_AUGMENT)],
+    ids=["SIGKILL", "SIGTERM", "SIGKILL-device-augment-2-workers"],
+)
+def test_killed_run_resumes_to_the_same_metrics(tiny_data, make_cfg, tmp_path, sig, extra):
     run_dir = tmp_path / "run"
-    args = [*cli_overrides(tiny_data), f"hydra.run.dir={run_dir}"]
+    args = [*cli_overrides(tiny_data), *extra, f"hydra.run.dir={run_dir}"]
     output = kill_when_paused(launch(args, tmp_path), "paused", run_dir, sig)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert not (run_dir / "metrics.json").exists()
@@ -82,7 +90,7 @@ def test_killed_run_resumes_to_the_same_metrics(tiny_data, make_cfg, tmp_path, s
 
     resumed = finish([*args, "resume=true"], tmp_path)
     assert f"Resuming from {run_dir / 'checkpoints' / 'last.ckpt'}" in resumed
-    reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=2"))
+    reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=2", *extra))
     after_kill = json.loads((run_dir / "metrics.json").read_text())
     assert after_kill["epochs"] == 2
     assert stable(after_kill) == stable(json.loads(json.dumps(reference)))
