@@ -11,7 +11,8 @@ mkdir -p "$OUT"; log="$OUT/session.log"; SECONDS=0
 now() { date +%s.%N; }
 since() { $PY -c "import sys; print(round($(now) - $1, 1))"; }
 say() { echo "[${SECONDS}s] $*" | tee -a "$log"; }
-RUNS=${RUNS:-"alexnet:extractor vgg16:finetune inception_v3:finetune vgg16:mixed alexnet:finetune inception_v3:extractor vgg16:extractor alexnet:mixed inception_v3:mixed"}
+# Assignment-loop runs, the ones no session has measured yet first (see RESULTS.md).
+RUNS=${RUNS:-"vgg16:finetune vgg16:mixed vgg16:extractor inception_v3:mixed inception_v3:finetune alexnet:extractor alexnet:finetune inception_v3:extractor alexnet:mixed"}
 
 sweep() {  # $1 = name, rest = overrides; metrics.json of each run and the summary are kept
   local name=$1; shift; local dir=/tmp/sweep-$name s; s=$(now)
