@@ -99,3 +99,32 @@ def test_cached_runs_checkpoint_only_the_network(make_cfg):
     assert all(k.startswith(("model.", "metrics.")) for k in state), sorted(state)[:5]
     reloaded = TransferLearningModule.load_from_checkpoint(metrics["best_checkpoint"], weights="none")
     assert torch.equal(reloaded.model.classifier.weight, state["model.classifier.weight"])
+
+
+def test_cache_pass_runs_in_the_training_precision(tiny_data):
+    """Under bf16-mixed the cached activations are the bf16 ones the uncached run computes."""
+    bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731  (what bf16-mixed runs under)
+    torch.manual_seed(0)
+    module = TransferLearningModule("vgg16", ["ants", "bees"], unfreeze=3, image_size=32).eval()
+    images = datamodule(tiny_data, 32)
+    cut = find_cut(module.model, module.spec, module.plan)
+    cpu = torch.device("cpu")
+    cached = build_cached_datamodule(module.model, cut, images, views=1, batch_size=5, device=cpu, precision=bf16)
+    fp32_cache = build_cached_datamodule(module.model, cut, images, views=1, batch_size=5, device=cpu)
+    with torch.no_grad(), bf16():
+        plain = torch.cat([module(x) for x, _ in DataLoader(images.val_set, batch_size=3)])
+        module.use_cached_inputs(cut.tail)
+        from_cache = torch.cat([module(x) for x, _ in cached.val_dataloader()])
+        from_fp32_cache = torch.cat([module(x) for x, _ in fp32_cache.val_dataloader()])
+    error, fp32_cache_error = (from_cache - plain).abs().max(), (from_fp32_cache - plain).abs().max()
+    # Equal here; bf16 kernels may round differently per batch size elsewhere, hence a tolerance.
+    torch.testing.assert_close(from_cache, plain, rtol=1e-2, atol=1e-3)
+    assert error < fp32_cache_error  # an fp32 cache is not what a bf16 run computes
+
+
+@pytest.mark.parametrize("strategy", ["extractor", "mixed"])
+def test_bf16_mixed_runs_train_on_the_bf16_cache(make_cfg, strategy):
+    from tl_lightning.train import train
+
+    metrics = train(make_cfg("vgg16", strategy, "trainer.precision=bf16-mixed"))
+    assert metrics["input_cache"].startswith("input of ") and 0 <= metrics["val_acc_best"] <= 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 
 import lightning as L
@@ -75,9 +75,17 @@ class _Stop(Exception):
 
 @torch.no_grad()
 def capture_inputs(
-    model: nn.Module, tap: str, loader: DataLoader, device: torch.device
+    model: nn.Module,
+    tap: str,
+    loader: DataLoader,
+    device: torch.device,
+    precision: Callable[[], AbstractContextManager] = nullcontext,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The input of module `tap` for every sample, with the network in eval mode; nothing after it runs."""
+    """The input of module `tap` for every sample, with the network in eval mode; nothing after it runs.
+
+    `precision` is the training's forward context (e.g. bf16 autocast): the cache must hold what the
+    frozen part computes during training, and mixed precision makes the pass faster too.
+    """
     captured: list[torch.Tensor] = []
 
     def hook(_module: nn.Module, args: tuple) -> None:
@@ -90,7 +98,7 @@ def capture_inputs(
     labels = []
     try:
         for x, y in progress.bar(loader, f"Caching input of {tap}", unit="batch"):
-            with suppress(_Stop):
+            with suppress(_Stop), precision():
                 model(x.to(device, non_blocking=True))
             labels.append(y)
     finally:
@@ -143,6 +151,7 @@ def build_cached_datamodule(
     views: int,
     batch_size: int,
     device: torch.device,
+    precision: Callable[[], AbstractContextManager] = nullcontext,
 ) -> CachedDataModule:
     """Cache the input of `cut.tap` for `views` train views (1 = the plain eval view) and the val set."""
     model.to(device)
@@ -150,8 +159,8 @@ def build_cached_datamodule(
     plain.transform = eval_transform(images.image_size)
     sources = [plain] if views == 1 else [images.train_set] * views
     loader = lambda ds: DataLoader(ds, batch_size=batch_size, num_workers=images.num_workers)  # noqa: E731
-    train = [capture_inputs(model, cut.tap, loader(ds), device) for ds in sources]
-    val_x, val_y = capture_inputs(model, cut.tap, loader(images.val_set), device)
+    train = [capture_inputs(model, cut.tap, loader(ds), device, precision) for ds in sources]
+    val_x, val_y = capture_inputs(model, cut.tap, loader(images.val_set), device, precision)
     train_views = torch.stack([x for x, _ in train])
     log.info("Cached %s input: train %s, val %s", cut.tap, tuple(train_views.shape), tuple(val_x.shape))
     return CachedDataModule(

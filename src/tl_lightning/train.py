@@ -113,6 +113,7 @@ def choose_inputs(
         views=cfg.strategy.cache_views,
         batch_size=cfg.strategy.cache_batch_size,
         device=trainer.strategy.root_device,
+        precision=trainer.precision_plugin.forward_context,
     )
     module.use_cached_inputs(cut.tail)
     return cached, f"input of {cut.tap}"
