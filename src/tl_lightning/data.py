@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -139,7 +140,7 @@ class ImageFolderDataModule(L.LightningDataModule):
             raise ValueError("data.augment_on_device=true needs data.decode_once=true (images decoded into memory).")
         return bool(self.augment_on_device)
 
-    def on_after_batch_transfer(self, batch: object, dataloader_idx: int) -> object:
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return self._augmenter(batch) if isinstance(batch, IndexBatch) else batch
 
     def val_dataloader(self) -> DataLoader:

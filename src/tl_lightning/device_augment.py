@@ -1,7 +1,7 @@
 """Train augmentation on the training device: decoded images live there, loaders pass indices only.
 
 At batch 64 a GPU trains VGG16 several times faster than CPU loader workers can crop and resize the
-images. With the decoded uint8 images resident on the device, a train batch is a tensor of indices;
+images. With the decoded uint8 images resident on the device, a train batch is a list of indices;
 after the transfer each image goes through the same torchvision v2 transforms as in the loader
 path, drawing from the same (main-process) random stream, so the augmentation distribution is
 unchanged: with data.num_workers=0 both paths give identical batches.

@@ -76,6 +76,7 @@ class TransferLearningModule(L.LightningModule):
 
     def net(self, x: torch.Tensor) -> Any:
         """The network, or its part after the cut when batches hold cached activations."""
+        # Not in on_after_batch_transfer: the datamodule owns that hook (it augments on the device there).
         if getattr(self, "_channels_last", False) and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return self._tail(x) if self._tail is not None else self.model(x)
