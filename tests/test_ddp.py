@@ -120,3 +120,17 @@ def test_ddp_in_a_local_multirun_is_refused_naming_the_setting(make_cfg, monkeyp
     monkeypatch.setattr(distributed, "HydraConfig", MultirunHydra)
     with pytest.raises(ValueError, match="trainer.strategy=ddp in a local -m sweep"):
         train(cfg)
+
+
+def test_ddp_trains_with_device_augmentation(tmp_path):
+    """Lightning swaps in a DistributedSampler for the index loader; each rank augments its shard itself."""
+    data, run = _data(tmp_path / "data"), tmp_path / "run"
+    overrides = [o.replace("strategy=extractor", "strategy=finetune") for o in _overrides(data, 3)]
+    overrides = [o.replace("trainer.max_epochs=2", "trainer.max_epochs=1") for o in overrides]
+    command = [sys.executable, "-m", "tl_lightning", *overrides, "data.augment_on_device=true"]
+    command += ["trainer=ddp", "trainer.devices=2", f"hydra.run.dir={run}"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["input_cache"] == "off" and len(metrics["train_loss"]) == 1
