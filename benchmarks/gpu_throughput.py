@@ -20,7 +20,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tl_lightning.data import ImageFolderDataModule
-from tl_lightning.module import TransferLearningModule
+from tl_lightning.model import TransferLearningModule
 
 
 def timed(fn, device: str, reps: int) -> float:

@@ -10,12 +10,11 @@ import pytest
 from PIL import Image
 
 from conftest import REAL_DATA, requires, write_image_folder
-from tl_lightning import scan
-from tl_lightning.data import ImageFolderDataModule
-from tl_lightning.download import DatasetError
-from tl_lightning.images import load_rgb
-from tl_lightning.scan import BadImagesError, check_dataset
-from tl_lightning.train import train
+from tl_lightning.data import ImageFolderDataModule, scan
+from tl_lightning.data.download import DatasetError
+from tl_lightning.data.images import load_rgb
+from tl_lightning.data.scan import BadImagesError, check_dataset
+from tl_lightning.run.train import train
 
 
 def datamodule(root: Path, **kwargs) -> ImageFolderDataModule:
@@ -65,7 +64,7 @@ def test_bad_files_abort_train_before_the_model_exists(dirty_data, make_cfg, mon
     def no_model(*args, **kwargs):
         raise AssertionError("the module was built although the data is bad")
 
-    monkeypatch.setattr("tl_lightning.module.TransferLearningModule.__init__", no_model)
+    monkeypatch.setattr("tl_lightning.model.module.TransferLearningModule.__init__", no_model)
     with pytest.raises(BadImagesError):
         train(make_cfg("alexnet", "extractor", f"data.root={root}"))
 

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from conftest import compose_cfg, write_image_folder
-from tl_lightning.train import train
+from tl_lightning.run.train import train
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TOL = 1e-5
@@ -108,7 +108,7 @@ def test_ddp_in_a_local_multirun_is_refused_naming_the_setting(make_cfg, monkeyp
 
     from hydra.types import RunMode
 
-    import tl_lightning.distributed as distributed
+    import tl_lightning.run.ddp as ddp
 
     class MultirunHydra:
         initialized = staticmethod(lambda: True)
@@ -117,7 +117,7 @@ def test_ddp_in_a_local_multirun_is_refused_naming_the_setting(make_cfg, monkeyp
     cfg = make_cfg("alexnet", "extractor", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
     for var in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(distributed, "HydraConfig", MultirunHydra)
+    monkeypatch.setattr(ddp, "HydraConfig", MultirunHydra)
     with pytest.raises(ValueError, match="trainer.strategy=ddp in a local -m sweep"):
         train(cfg)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tl_lightning.data import ImageFolderDataModule
-from tl_lightning.device_augment import IndexBatch
+from tl_lightning.data.device_augment import IndexBatch
 
 
 def datamodule(root, augment_on_device, **kwargs) -> ImageFolderDataModule:
@@ -65,7 +65,7 @@ def test_bad_settings_name_the_setting(tiny_data):
 
 
 def test_a_run_with_device_augmentation_trains(make_cfg):
-    from tl_lightning.train import train
+    from tl_lightning.run.train import train
 
     metrics = train(make_cfg("alexnet", "finetune", "data.augment_on_device=true", "model.channels_last=true"))
     assert len(metrics["val_acc"]) == 1 and 0 <= metrics["val_acc"][0] <= 1

@@ -10,12 +10,12 @@ import torch
 import torch.nn as nn
 
 from conftest import compose_cfg
-from tl_lightning.archs import get_spec, layer_groups
-from tl_lightning.config import check_config, resolve_image_size
-from tl_lightning.discover import UnsupportedArchError, discover_spec
-from tl_lightning.feature_cache import find_cut
-from tl_lightning.module import TransferLearningModule
-from tl_lightning.train import train
+from tl_lightning.model.archs import get_spec, layer_groups
+from tl_lightning.model.discover import UnsupportedArchError, discover_spec
+from tl_lightning.model.module import TransferLearningModule
+from tl_lightning.run.config import check_config, resolve_image_size
+from tl_lightning.run.feature_cache import find_cut
+from tl_lightning.run.train import train
 
 
 @pytest.mark.parametrize(

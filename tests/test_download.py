@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import write_image_folder
-from tl_lightning import download
-from tl_lightning.download import DatasetError, content_digest, ensure_dataset
+from tl_lightning.data import download
+from tl_lightning.data.download import DatasetError, content_digest, ensure_dataset
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import torch
 from torchvision.models.inception import InceptionOutputs
 
 from conftest import TEST_SIZE
-from tl_lightning.archs import ARCHS, layer_groups
-from tl_lightning.freezing import resolve_unfreeze
-from tl_lightning.module import TransferLearningModule
+from tl_lightning.model.archs import ARCHS, layer_groups
+from tl_lightning.model.freezing import resolve_unfreeze
+from tl_lightning.model.module import TransferLearningModule
 
 CLASSES = ["ants", "bees"]
 

@@ -10,10 +10,10 @@ import torch
 from hydra.errors import MissingConfigException
 
 from conftest import compose_cfg, write_image_folder
-from tl_lightning.config import check_config
-from tl_lightning.guards import NonFiniteLossError
-from tl_lightning.module import TransferLearningModule
-from tl_lightning.train import train
+from tl_lightning.model.module import TransferLearningModule
+from tl_lightning.run.config import check_config
+from tl_lightning.run.finite_loss import NonFiniteLossError
+from tl_lightning.run.train import train
 
 CONFIG_ERRORS = [
     (("alexnet", "extractor", "arch.name=resnet"), r"arch=.resnet. is unknown: choose one of alexnet, inception_v3"),

@@ -9,10 +9,11 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
 from conftest import TEST_SIZE
-from tl_lightning.data import ImageFolderDataModule, eval_transform
-from tl_lightning.decoded import DecodedImages
-from tl_lightning.feature_cache import build_cached_datamodule, find_cut
-from tl_lightning.module import TransferLearningModule
+from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.data.decoded import DecodedImages
+from tl_lightning.data.transforms import eval_transform
+from tl_lightning.model.module import TransferLearningModule
+from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 
 
 def datamodule(root, size: int, decode_once: bool = True) -> ImageFolderDataModule:
@@ -90,7 +91,7 @@ def test_k_augmented_views_are_cached_per_image(tiny_data):
 
 
 def test_cached_runs_checkpoint_only_the_network(make_cfg):
-    from tl_lightning.train import train
+    from tl_lightning.run.train import train
 
     cfg = make_cfg("alexnet", "extractor")
     metrics = train(cfg)
@@ -124,7 +125,7 @@ def test_cache_pass_runs_in_the_training_precision(tiny_data):
 
 @pytest.mark.parametrize("strategy", ["extractor", "mixed"])
 def test_bf16_mixed_runs_train_on_the_bf16_cache(make_cfg, strategy):
-    from tl_lightning.train import train
+    from tl_lightning.run.train import train
 
     metrics = train(make_cfg("vgg16", strategy, "trainer.precision=bf16-mixed"))
     assert metrics["input_cache"].startswith("input of ") and 0 <= metrics["val_acc_best"] <= 1

@@ -13,9 +13,10 @@ from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from conftest import TEST_SIZE, compose_cfg
-from tl_lightning import export, predict
-from tl_lightning.data import eval_transform
-from tl_lightning.train import train
+from tl_lightning.data.transforms import eval_transform
+from tl_lightning.model.checkpoint import load_module
+from tl_lightning.run.train import train
+from tl_lightning.tools import export, predict
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def run_dir(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def module(run_dir: Path):
-    return predict.load_checkpoint(run_dir / "checkpoints" / "best.ckpt")
+    return load_module(run_dir / "checkpoints" / "best.ckpt")
 
 
 def val_batch(tiny_data: Path, image_size: int) -> torch.Tensor:
@@ -83,11 +84,11 @@ def test_predict_single_image(run_dir, tiny_data, tmp_path, capsys):
     ("args", "message"),
     [
         (["ckpt={ckpt}"], "missing required argument(s): input=..."),
-        (["ckpt={ckpt}", "input={data}", "colour=red"], "unknown argument 'colour'"),
+        (["ckpt={ckpt}", "input={data}", "colour=red"], "Key 'colour' not in 'PredictArgs'"),
         (["ckpt={ckpt}", "input"], "argument 'input' is not key=value"),
         (["ckpt={data}/nope.ckpt", "input={data}"], "nope.ckpt: no such file"),
         (["ckpt={ckpt}", "input={data}/absent"], "absent: no such file or folder"),
-        (["ckpt={garbage}", "input={data}"], "not a loadable tl_lightning checkpoint"),
+        (["ckpt={garbage}", "input={data}"], "garbage.ckpt cannot be read: truncated or not a PyTorch file"),
         (["ckpt={ckpt}", "input={empty}"], "no image files"),
         (["ckpt={ckpt}", "input={data}", "batch_size=0"], "batch_size=0: expected a positive integer"),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import REAL_DATA, WEIGHTS, compose_cfg, requires
-from tl_lightning.train import train
+from tl_lightning.run.train import train
 
 pytestmark = [pytest.mark.slow, requires(REAL_DATA), requires(WEIGHTS / "alexnet-imagenet-features.pth")]
 

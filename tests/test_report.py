@@ -9,27 +9,29 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
-from tl_lightning import report_text
-from tl_lightning.report import main as report_main
+from tl_lightning.model.module import TransferLearningModule
 from tl_lightning.report import write_report
-from tl_lightning.report_data import load_sweep
-from tl_lightning.stats import Estimate, compare, wilson_interval
-from tl_lightning.sweep import SweepSummary
-from tl_lightning.train import train
+from tl_lightning.report.__main__ import main as report_main
+from tl_lightning.report.answers.freeze import answer_freeze
+from tl_lightning.report.runs import load_sweep
+from tl_lightning.report.stats import Estimate, compare, wilson_interval
+from tl_lightning.run.sweep import SweepSummary
+from tl_lightning.run.train import train
 
 VAL = {"ants": 70, "bees": 83}  # the real hymenoptera val split: 153 images
 TRAIN = {"ants": 124, "bees": 120}
-PARAMS = {  # (trainable, total) per arch x strategy
-    ("alexnet", "extractor"): (8194, 57012034),
-    ("alexnet", "finetune"): (57012034, 57012034),
-    ("alexnet", "mixed"): (2600194, 57012034),
-    ("vgg16", "extractor"): (8194, 134268738),
-    ("vgg16", "finetune"): (134268738, 134268738),
-    ("vgg16", "mixed"): (7087618, 134268738),
+PARAMS = {  # (trainable, total) per arch x strategy, as TransferLearningModule counts them for 2 classes
+    ("alexnet", "extractor"): (18434, 2488130),
+    ("alexnet", "finetune"): (2488130, 2488130),
+    ("alexnet", "mixed"): (1493506, 2488130),
+    ("vgg16", "extractor"): (50178, 14764866),
+    ("vgg16", "finetune"): (14764866, 14764866),
+    ("vgg16", "mixed"): (7129602, 14764866),
     ("inception_v3", "extractor"): (4098, 21789666),
-    ("inception_v3", "finetune"): (25116362, 25116362),
+    ("inception_v3", "finetune"): (24348900, 24348900),
 }
 # Correct val images (last epoch, best epoch) per cell; inception_v3/mixed failed.
 CORRECT = {
@@ -117,6 +119,14 @@ def section(report: str, title: str) -> str:
 
 
 # -- statistics ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("arch", "strategy"), sorted(PARAMS))
+def test_the_parameter_fixture_matches_the_module(arch, strategy):
+    unfreeze = {"extractor": 0, "finetune": "all", "mixed": None}[strategy]
+    with torch.device("meta"):  # layout only: no memory, no init
+        module = TransferLearningModule(arch, list(VAL), weights="none", unfreeze=unfreeze, image_size=299)
+    assert module.param_counts == PARAMS[(arch, strategy)]
+
+
 def test_wilson_interval_matches_reference_values_and_the_score_test_definition():
     assert wilson_interval(0.5, 10) == pytest.approx((0.236593, 0.763407), abs=1e-6)
     assert wilson_interval(0.0, 10) == pytest.approx((0.0, 0.277533), abs=1e-6)
@@ -150,7 +160,7 @@ def test_report_table_has_exact_values_intervals_and_lists_the_failed_run(tmp_pa
 
     assert "8 finished runs, 1 missing or failed. Val set: 153 images (one image = 0.65 accuracy points)." in report
     table = section(report, "## Results")
-    assert "| alexnet | extractor | 0 | 0.882 [0.822, 0.924] | 0.902 [0.845, 0.940] | 2 | 8,194 | 10.0 |" in table
+    assert "| alexnet | extractor | 0 | 0.882 [0.822, 0.924] | 0.902 [0.845, 0.940] | 2 | 18,434 | 10.0 |" in table
     assert "| vgg16 | finetune | 0 | 0.850 [0.785, 0.898] | 0.876 [0.814, 0.919] | 2 | 134,268,738 | 10.0 |" in table
     assert "| inception_v3 | extractor | 0 | 0.915 [0.860, 0.950] | 0.922 [0.868, 0.955] | 2 | 4,098 | 10.0 |" in table
     assert "| inception_v3 | mixed | — | — | — | — | — | — |" in table
@@ -267,4 +277,4 @@ def test_report_on_a_real_tiny_run(make_cfg, tmp_path):
     assert run.val_size == 8 and run.batch_size() == 4
     assert "The train set holds `ants` 6, `bees` 6 (12 images). At batch_size=4 that is 3 batches" in report
     assert f"| alexnet | extractor | 0 | {run.metrics['val_acc_last']:.3f} [" in report
-    assert report_text.answer_freeze(load_sweep(sweep))[0].startswith("No architecture has both")
+    assert answer_freeze(load_sweep(sweep))[0].startswith("No architecture has both")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tl_lightning.train import train
+from tl_lightning.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 # Per-run values that legitimately differ between an interrupted and an uninterrupted run.

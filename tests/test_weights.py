@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from conftest import WEIGHTS, requires
-from tl_lightning.archs import build_backbone
-from tl_lightning.module import TransferLearningModule
-from tl_lightning.weights import WeightsError
+from tl_lightning.model.archs import build_backbone
+from tl_lightning.model.module import TransferLearningModule
+from tl_lightning.model.weights import WeightsError
 
 
 def features_only(arch: str, path, drop: str | None = None, reshape: str | None = None):
@@ -48,16 +48,6 @@ def test_wrong_architecture_is_refused(tmp_path):
     features_only("vgg16", tmp_path / "vgg.pth")
     with pytest.raises(WeightsError, match="does not fit AlexNet"):
         TransferLearningModule("alexnet", ["a", "b"], weights=str(tmp_path / "vgg.pth"), image_size=64)
-
-
-def test_pickled_objects_are_not_executed(tmp_path):
-    class Payload:
-        def __reduce__(self):
-            return (print, ("executed",))
-
-    torch.save({"features.0.weight": Payload()}, tmp_path / "evil.pth")
-    with pytest.raises(WeightsError, match="weights_only=True"):
-        TransferLearningModule("alexnet", ["a", "b"], weights=str(tmp_path / "evil.pth"), image_size=64)
 
 
 def test_missing_file_names_the_setting(tmp_path):

@@ -1,18 +1,15 @@
-"""Progress bars for long work (download, feature caching; Lightning draws training's) and a quiet mode.
+"""Progress bars for long work (download, weights, feature caching) and the quiet flag that hides them.
 
-`quiet=true` (or TL_QUIET=1 in the environment, e.g. for CI logs) turns every bar off, Lightning's
-included, and silences Lightning's informational messages and advisory warnings; errors still show.
+`quiet=true` (or TL_QUIET=1 in the environment, e.g. for CI logs) turns every bar off. Bars never touch
+a random number generator, so they cannot change any result.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from tqdm.auto import tqdm
 
 T = TypeVar("T")
@@ -25,12 +22,6 @@ def is_quiet() -> bool:
 
 def set_quiet(quiet: bool) -> None:
     _state["quiet"] = bool(quiet)
-    if quiet:
-        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        # Advice about loader workers, logging intervals and the like; real problems raise or log errors.
-        warnings.filterwarnings("ignore", category=PossibleUserWarning)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"lightning\.")
 
 
 def bar(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:

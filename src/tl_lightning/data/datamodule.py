@@ -1,0 +1,137 @@
+"""ImageFolder data: train/ and val/ class folders, torchvision v2 transforms, Lightning loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+from torchvision.datasets import ImageFolder
+
+from tl_lightning.data.decoded import DecodedImages
+from tl_lightning.data.device_augment import DeviceAugmenter, IndexBatch, Indices, collate_indices
+from tl_lightning.data.download import URL, ensure_dataset
+from tl_lightning.data.images import load_rgb
+from tl_lightning.data.sampling import eval_sampler
+from tl_lightning.data.scan import check_dataset
+from tl_lightning.data.transforms import (
+    eval_transform,
+    to_normalized_float,
+    train_geometry,
+    train_transform,
+    val_resize_size,
+)
+
+
+class ImageFolderDataModule(L.LightningDataModule):
+    """root/train/<class>/* and root/val/<class>/*; downloads the assignment's data if root is empty."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        image_size: int,
+        batch_size: int = 4,
+        num_workers: int = 2,
+        download: bool = True,
+        url: str = URL,
+        on_bad_image: str = "error",
+        decode_once: bool = True,
+        memory_limit_mb: float = 2048,
+        eval_batch_size: int | None = None,
+        augment_on_device: bool | str = "auto",
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.download = download
+        self.url = url
+        self.on_bad_image = on_bad_image
+        self.decode_once = decode_once
+        # Eval mode makes every image's logits independent of its batch, so val batches can be larger.
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.memory_limit_mb = memory_limit_mb
+        if augment_on_device not in ("auto", True, False):
+            raise ValueError(f"data.augment_on_device must be auto, true or false, not {augment_on_device!r}.")
+        self.augment_on_device = augment_on_device
+        self._augmenter: DeviceAugmenter | None = None
+        self.train_set: ImageFolder | DecodedImages | None = None
+        self.val_set: ImageFolder | DecodedImages | None = None
+
+    def prepare_data(self) -> None:
+        ensure_dataset(self.root, download=self.download, url=self.url)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        # Fails here, before any training, on bad files and on a bad layout (e.g. differing class folders).
+        scan = check_dataset(self.root, self.on_bad_image)
+        files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
+        train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
+        val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)
+        if self.decode_once:
+            side = val_resize_size(self.image_size)
+            train = DecodedImages(train, side, train.transform, self.memory_limit_mb)
+            val = DecodedImages(val, side, val.transform, self.memory_limit_mb)
+        self.train_set, self.val_set = train, val
+
+    @property
+    def classes(self) -> list[str]:
+        self.setup()
+        return list(self.train_set.classes)
+
+    def train_dataloader(self) -> DataLoader:
+        # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
+        # A lone last sample would crash BatchNorm in train mode (Inception-v3): drop it, reshuffled each epoch.
+        n = len(self.train_set)
+        drop_last = n > 1 and n % self.batch_size == 1
+        if self._train_on_device():
+            self._augmenter = DeviceAugmenter(self.train_set, train_geometry(self.image_size), to_normalized_float())
+            # Index batches cost nothing to build: the main process serves them, workers would only add IPC.
+            return DataLoader(
+                Indices(self.train_set),
+                batch_size=self.batch_size,
+                shuffle=True,
+                drop_last=drop_last,
+                collate_fn=collate_indices,
+            )
+        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=drop_last)
+
+    def _train_on_device(self) -> bool:
+        """Whether train batches are augmented on the training device (device_augment.py)."""
+        decoded = isinstance(self.train_set, DecodedImages)
+        if self.augment_on_device == "auto":
+            device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+            # On a CPU the loader workers augment in parallel to training; on a GPU they are the bottleneck.
+            return device.type == "cuda" and decoded and not self.train_set.spilled
+        if self.augment_on_device and not decoded:
+            raise ValueError("data.augment_on_device=true needs data.decode_once=true (images decoded into memory).")
+        return bool(self.augment_on_device)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return self._augmenter(batch) if isinstance(batch, IndexBatch) else batch
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
+
+    def _loader(
+        self, dataset: ImageFolder | DecodedImages, batch_size: int, shuffle: bool, drop_last: bool = False
+    ) -> DataLoader:
+        # Training shards are Lightning's DistributedSampler; evaluation shards must not repeat images.
+        sampler = None if shuffle else eval_sampler(dataset)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )

@@ -1,0 +1,37 @@
+"""Write the report of a sweep dir (also of a partial or killed sweep).
+
+    python -m tl_lightning.report SWEEP_DIR
+
+writes SWEEP_DIR/summary.csv, summary.md, report.md and report_figures/ from the runs' metrics.json,
+val_predictions.csv and .hydra/ folders. Needs no GPU and no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tl_lightning.report.summary import write_summary
+from tl_lightning.report.write import write_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tl_lightning.report",
+        description=__doc__.split("\n\n")[0],
+        epilog="example: python -m tl_lightning.report outputs/multirun/2026-11-28_10-00-00",
+    )
+    parser.add_argument("sweep_dir", help="a multirun folder (outputs/multirun/<time>) holding one folder per run")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        write_summary(args.sweep_dir)
+        path = write_report(args.sweep_dir)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"Sweep report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Q1: why shuffle the train loader, and how many images per batch."""
+
+from __future__ import annotations
+
+import math
+
+from tl_lightning.report.runs import Run, Sweep
+
+
+def answer_shuffle(sweep: Sweep) -> list[str]:
+    runs = sweep.ok_runs
+    if not runs:
+        return ["No run finished, so there is nothing measured to answer from."]
+    lines = _class_order_lines(runs)
+    counts, source = _class_counts(runs)
+    sizes = sorted({b for r in runs if (b := r.batch_size())})
+    if not sizes:
+        return [*lines, "The runs do not record their batch size (no metrics `batch_size`, no .hydra/config.yaml)."]
+    if counts:
+        lines += [_shuffle_effect(counts, source, b) for b in sizes]
+    epochs = sorted({r.metrics["epochs"] for r in runs})
+    lines.append(_batch_size_line(sizes, counts, epochs))
+    return lines
+
+
+def _class_order_lines(runs: list[Run]) -> list[str]:
+    run = next((r for r in runs if r.predictions), None)
+    if run is None:
+        return ["No val_predictions.csv was found, so the file order cannot be shown from the runs."]
+    blocks = _blocks([row["true"] for row in run.predictions])
+    spans = ", ".join(f"rows {s}–{e} are `{c}`" for c, s, e in blocks)
+    return [
+        f"ImageFolder lists images class by class, in sorted folder order. The {len(run.predictions)} val "
+        f"images of `{run.name}` (val_predictions.csv, loader order) show it: {spans}."
+    ]
+
+
+def _blocks(labels: list[str]) -> list[tuple[str, int, int]]:
+    """Runs of equal labels as (label, first row, last row), rows counted from 1."""
+    blocks: list[tuple[str, int, int]] = []
+    for i, label in enumerate(labels, start=1):
+        if blocks and blocks[-1][0] == label:
+            blocks[-1] = (label, blocks[-1][1], i)
+        else:
+            blocks.append((label, i, i))
+    return blocks
+
+
+def _class_counts(runs: list[Run]) -> tuple[dict[str, int], str]:
+    for run in runs:
+        if run.metrics.get("train_class_counts"):
+            return dict(run.metrics["train_class_counts"]), "train set"
+    run = next((r for r in runs if r.predictions), None)
+    if run is None:
+        return {}, ""
+    counts: dict[str, int] = {}
+    for row in run.predictions:
+        counts[row["true"]] = counts.get(row["true"], 0) + 1
+    return counts, "val set (train class counts are not in metrics.json)"
+
+
+def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
+    total = sum(counts.values())
+    n_batches = math.ceil(total / batch)
+    ordered = [c for c, k in counts.items() for _ in range(k)]
+    sizes = [min(batch, total - i) for i in range(0, total, batch)]
+    single = sum(len(set(ordered[i : i + batch])) == 1 for i in range(0, total, batch))
+    expected = sum(_p_single_class(counts, s) for s in sizes)
+    listing = ", ".join(f"`{c}` {k}" for c, k in counts.items())
+    mixed = "so most steps see both classes" if expected < n_batches / 2 else "still many, at this batch size"
+    return (
+        f"The {source} holds {listing} ({total} images). At batch_size={batch} that is {n_batches} batches "
+        f"per epoch. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
+        f"`{ordered[0]}` block first: consecutive SGD steps would each push toward one class and the epoch would "
+        f"end on a run of `{ordered[-1]}` steps. Shuffled, a batch is single-class only by chance: "
+        f"{expected:.1f} of {n_batches} expected, {mixed}, and the classes interleave across steps. That is why "
+        f"the train loader shuffles (the val loader need not: accuracy does not depend on order)."
+    )
+
+
+def _p_single_class(counts: dict[str, int], size: int) -> float:
+    """Probability that `size` images drawn without replacement all share one class."""
+    total = sum(counts.values())
+    return sum(math.comb(k, size) for k in counts.values()) / math.comb(total, size)
+
+
+def _batch_size_line(sizes: list[int], counts: dict[str, int], epochs: list[int]) -> str:
+    used = ", ".join(str(s) for s in sizes)
+    text = f"Images per batch: {used} (data.batch_size of the finished runs)"
+    total = sum(counts.values())
+    if total and len(sizes) == 1 and len(epochs) == 1:
+        steps = math.ceil(total / sizes[0])
+        text += f", i.e. {steps} optimizer steps per epoch and {steps * epochs[0]} over {epochs[0]} epochs"
+    if len(sizes) == 1:
+        text += (
+            ". The sweep did not vary the batch size, so these runs cannot show whether another size does "
+            "better; they only show that this size trains every cell below."
+        )
+    else:
+        text += ". The sweep mixes batch sizes, so cells differ in batch size as well as arch and strategy."
+    return text

@@ -1,0 +1,100 @@
+"""Per-run artifacts: metrics.json, loss_curves.png, predictions.png, val_predictions.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+
+def summarize(history: dict[str, list[float]], **extra: object) -> dict:
+    """metrics.json content: per-epoch lists plus best/last val accuracy (epochs count from 1)."""
+    val_acc = history["val_acc"]
+    best = max(range(len(val_acc)), key=val_acc.__getitem__) if val_acc else None
+    return {
+        **extra,
+        "epochs": len(history["train_loss"]),
+        **{k: list(v) for k, v in history.items()},
+        "val_acc_best": val_acc[best] if best is not None else None,
+        "best_epoch": best + 1 if best is not None else None,
+        "val_acc_last": val_acc[-1] if val_acc else None,
+    }
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)  # readers (the sweep summary) never see a half-written file
+
+
+def plot_curves(history: dict[str, list[float]], title: str) -> Figure:
+    # Figure() without pyplot: no GUI backend and no global figure registry, so it works headless.
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for split in ("train", "val"):
+        for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
+            values = history[f"{split}_{metric}"]
+            ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=split)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_grid(
+    images: torch.Tensor, preds: list[int], targets: list[int], probs: list[float], class_names: list[str]
+) -> Figure:
+    """The assignment's visualize_model: val images titled predicted / true, wrong ones in red."""
+    n = len(images)
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, pred, target, prob in zip(axes.flat, images, preds, targets, probs, strict=False):
+        ax.imshow(image.permute(1, 2, 0).numpy())
+        wrong = pred != target
+        ax.set_title(
+            f"pred: {class_names[pred]} ({prob:.2f})\ntrue: {class_names[target]}" + ("  ✗" if wrong else ""),
+            color="red" if wrong else "black",
+            fontsize=9,
+        )
+        if wrong:
+            for spine in ax.spines.values():
+                spine.set(visible=True, color="red", linewidth=3)
+            ax.axis("on")
+            ax.set(xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=100)
+
+
+def write_predictions_csv(
+    path: Path, samples: list[tuple[str, int]], probs: torch.Tensor, class_names: list[str]
+) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "true", "pred", "prob"])
+        for (file, target), p in zip(samples, probs, strict=True):
+            pred = int(p.argmax())
+            writer.writerow([file, class_names[target], class_names[pred], f"{float(p[pred]):.4f}"])
+
+
+def grid_indices(n_samples: int, n_shown: int) -> list[int]:
+    """Evenly spaced val indices, so a class-sorted ImageFolder shows every class."""
+    n_shown = min(n_shown, n_samples)
+    return [round(i * (n_samples - 1) / max(n_shown - 1, 1)) for i in range(n_shown)]

@@ -1,0 +1,106 @@
+"""Config validation, in one place: every check that can fail before any data or weights are touched.
+
+All problems are collected and raised together as one ConfigError naming each setting.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from omegaconf import DictConfig, open_dict
+
+from tl_lightning.conf import CONF_DIR
+from tl_lightning.data.scan import ON_BAD_IMAGE
+from tl_lightning.errors import UserError
+from tl_lightning.model.archs import ARCHS, build_backbone, get_spec
+from tl_lightning.model.freezing import apply_freeze
+from tl_lightning.model.weights import check_compatible, read_state_dict, weights_file
+
+
+class ConfigError(UserError, ValueError):
+    """Settings that cannot work; nothing has run yet."""
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Reject settings that would only fail later, naming each setting."""
+    problems = []
+    if (arch_problem := unknown_arch(cfg.arch.name)) is not None:
+        problems.append(arch_problem)
+    if not cfg.optimizer.lr > 0:
+        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be > 0")
+    if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
+        problems.append(f"trainer.max_epochs={cfg.trainer.max_epochs} must be >= 1")
+    if cfg.data.batch_size < 1:
+        problems.append(f"data.batch_size={cfg.data.batch_size} must be >= 1")
+    strategies = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
+    if cfg.strategy.name not in strategies:
+        problems.append(f"strategy={cfg.strategy.name!r} is unknown: choose one of {', '.join(strategies)}")
+    on_bad = cfg.data.get("on_bad_image", "error")
+    if on_bad not in ON_BAD_IMAGE:
+        problems.append(f"data.on_bad_image={on_bad!r} must be one of {', '.join(ON_BAD_IMAGE)}")
+    if arch_problem is None:
+        problems += _model_problems(cfg.arch.name, cfg)
+    if problems:
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def unknown_arch(name: str) -> str | None:
+    """Why `name` cannot be built, or None when it is in the table or discoverable from torchvision."""
+    try:
+        get_spec(name)
+    except ValueError as err:
+        table = ", ".join(sorted(ARCHS))
+        return (
+            f"arch={name!r} is unknown: choose one of {table}, or a torchvision classification model "
+            f"(arch=torchvision arch.name=<model>). {err}"
+        )
+    return None
+
+
+def resolve_image_size(cfg: DictConfig) -> None:
+    """arch.image_size=null takes the crop size of torchvision's weights for the arch (e.g. 224 for resnet18)."""
+    if cfg.arch.get("image_size") is not None or unknown_arch(cfg.arch.name) is not None:
+        return
+    size = get_spec(cfg.arch.name).image_size
+    if size is None:
+        raise ConfigError(f"arch.image_size=null: {cfg.arch.name} has no default input size; set arch.image_size.")
+    with open_dict(cfg):
+        cfg.arch.image_size = size
+
+
+def _model_problems(arch: str, cfg: DictConfig) -> list[str]:
+    # The meta device builds the layout without allocating or initialising weights: milliseconds.
+    try:
+        with torch.device("meta"):
+            model = build_backbone(arch)
+    except NotImplementedError:  # builders that compute sizes from tensors (regnet) need real ones
+        model = build_backbone(arch)
+    problems = _weights_problems(model, arch, cfg.arch.get("weights"))
+    unfreeze, batch_size = cfg.strategy.unfreeze, cfg.data.batch_size
+    try:
+        apply_freeze(model, get_spec(arch), unfreeze)
+    except ValueError as err:
+        return [*problems, str(err).rstrip(".")]
+    if batch_size == 1 and trains_batchnorm(model):
+        problems.append(
+            f"data.batch_size=1 cannot train {arch} with strategy.unfreeze={unfreeze}: its BatchNorm layers train "
+            f"and need at least 2 images per batch. Use data.batch_size >= 2 or strategy=extractor"
+        )
+    return problems
+
+
+def _weights_problems(model: nn.Module, arch: str, weights: str | None) -> list[str]:
+    """A weights file is read (weights_only) and matched against the layout before any data is touched."""
+    if weights is None or str(weights).lower() in ("none", "imagenet"):
+        return []
+    try:
+        path = weights_file(arch, weights)
+        check_compatible(model, get_spec(arch), read_state_dict(path), str(path))
+    except UserError as err:
+        return [str(err)]
+    return []
+
+
+def trains_batchnorm(model: nn.Module) -> bool:
+    """Whether any BatchNorm stays in train mode after freezing (eval-mode ones accept 1 image)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())

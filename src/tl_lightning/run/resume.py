@@ -1,0 +1,121 @@
+"""Recovering killed runs: skip finished ones, resume from last.ckpt, and make the resumed run exact.
+
+A run dir is finished once it holds metrics.json. With `resume=true` (or `ckpt_path=last`), a
+finished run is skipped, a run with checkpoints/last.ckpt continues from it, and any other run
+starts fresh, so re-launching a killed sweep with its sweep dir finishes exactly what is left.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+
+from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
+
+
+def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:
+    """metrics.json of a finished run when resuming, else None (the run has to train)."""
+    path = out / "metrics.json"
+    if not wants_resume(cfg) or not path.is_file():
+        return None
+    print(f"{out} already finished (metrics.json exists): skipping it. Delete metrics.json to train it again.")
+    return json.loads(path.read_text())
+
+
+def wants_resume(cfg: DictConfig) -> bool:
+    return bool(cfg.get("resume")) or cfg.get("ckpt_path") == "last"
+
+
+def checkpoint_to_resume(cfg: DictConfig, out: Path) -> str | None:
+    """The checkpoint fit should continue from, checked to be safe and to match this experiment."""
+    explicit = cfg.get("ckpt_path")
+    if explicit and explicit != "last":
+        path = Path(explicit)
+        if not path.is_file():
+            raise CheckpointError(f"ckpt_path={path}: no such file.")
+    elif wants_resume(cfg):
+        path = last_checkpoint(cfg, out)
+        if not path.is_file():
+            print(f"resume: no {path} yet, so this run starts from the beginning.")
+            return None
+    else:
+        return None
+    check_checkpoint(path, cfg)
+    print(f"Resuming from {path}")
+    return str(path)
+
+
+def last_checkpoint(cfg: DictConfig, out: Path) -> Path:
+    dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    return Path(dirpath or out / "checkpoints") / "last.ckpt"
+
+
+def check_checkpoint(path: Path, cfg: DictConfig) -> None:
+    """Read with weights_only=True (nothing but tensors and plain containers is ever unpickled)."""
+    hparams = read_checkpoint(path, "ckpt_path")["hyper_parameters"]
+    theirs = (hparams.get("arch"), str(hparams.get("unfreeze")))
+    ours = (cfg.arch.name, str(cfg.strategy.unfreeze))
+    if theirs != ours:
+        raise CheckpointError(
+            f"{path} was trained with arch={theirs[0]}, strategy.unfreeze={theirs[1]}, but this run has "
+            f"arch={ours[0]}, strategy.unfreeze={ours[1]}: resume it with its own settings, or use another run dir."
+        )
+
+
+class RNGState(L.Callback):
+    """Save the global RNG states with each checkpoint and restore them on resume.
+
+    Checkpoints are written at the end of an epoch; the next epoch's shuffle and augmentations are
+    drawn from these states, so a resumed run draws the same images and crops as an uninterrupted
+    one. Exact with data.num_workers=0 (the main process augments); persistent workers keep their
+    own RNGs, which no checkpoint captures.
+    """
+
+    def state_dict(self) -> dict[str, Any]:
+        np_state = np.random.get_state()
+        state = {
+            "torch": torch.get_rng_state(),
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+            "python": random.getstate(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch.set_rng_state(state["torch"])
+        name, keys, *rest = state["numpy"]
+        np.random.set_state((name, keys.numpy(), *rest))
+        random.setstate(_as_tuples(state["python"]))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    # random.setstate needs tuples; a checkpoint round trip may hand back lists.
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+@contextmanager
+def resume_hint(out: Path) -> Iterator[None]:
+    """On SIGTERM (cluster pre-emption, scancel), say how to continue and exit with 128 + 15."""
+    try:
+        yield
+    except SIGTERMException:
+        print(
+            f"Stopped by SIGTERM. Continue from the last finished epoch with: "
+            f"python -m tl_lightning <same overrides> resume=true hydra.run.dir={out}",
+            file=sys.stderr,
+        )
+        raise SystemExit(143) from None

@@ -1,0 +1,162 @@
+"""Entry point: compose config -> datamodule, module, trainer -> fit -> test -> artifacts."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from tl_lightning import progress
+from tl_lightning.conf import CONF_DIR
+from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.data.transforms import denormalize
+from tl_lightning.model import TransferLearningModule
+from tl_lightning.run import artifacts, gpu_slots, resume
+from tl_lightning.run.config import check_config, resolve_image_size
+from tl_lightning.run.console import quiet_mode
+from tl_lightning.run.ddp import check_ddp_launch
+from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
+from tl_lightning.run.finite_loss import FiniteLossGuard
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Run one arch x strategy experiment; return its metrics.json content."""
+    with quiet_mode(bool(cfg.get("quiet", False))), gpu_slots.pinned(cfg):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict:
+    resolve_image_size(cfg)
+    check_config(cfg)
+    check_ddp_launch(cfg)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (finished := resume.finished_metrics(cfg, out)) is not None:
+        return finished
+    ckpt_path = resume.checkpoint_to_resume(cfg, out)
+    L.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision("high")  # TF32 where there are tensor cores; no effect on CPU
+    # Determinism needs deterministic kernels, not NaN-filled new buffers (a debugging aid costing ~10 % on CPU).
+    torch.utils.deterministic.fill_uninitialized_memory = False
+
+    start = time.perf_counter()  # wall_s: data preparation, model build, caching and fit
+    datamodule: ImageFolderDataModule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module: TransferLearningModule = instantiate(cfg.model, class_names=datamodule.classes)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks += [FiniteLossGuard(), resume.RNGState()]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
+
+    fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
+    with resume.resume_hint(out):
+        trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
+    wall_s = time.perf_counter() - start
+    history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
+
+    sigterm = trainer.received_sigterm  # the test pass below resets Lightning's flag
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    trainer.test(module, datamodule=fit_data, ckpt_path=best or None, verbose=False, weights_only=True)
+    sigterm = sigterm or trainer.received_sigterm
+    trainable, total = module.param_counts
+    metrics = artifacts.summarize(
+        history,
+        arch=cfg.arch.name,
+        strategy=cfg.strategy.name,
+        unfreeze=module.plan.unfreeze,
+        image_size=cfg.arch.image_size,
+        seed=cfg.seed,
+        input_cache=input_cache,
+        batch_size=cfg.data.batch_size,  # the sweep report answers the shuffle/batch question from these
+        train_class_counts={c: datamodule.train_set.targets.count(i) for i, c in enumerate(datamodule.classes)},
+        trainable_params=trainable,
+        total_params=total,
+        wall_s=round(wall_s, 2),
+        best_checkpoint=best,
+        test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
+    )
+    if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
+        write_artifacts(out, cfg, metrics, module, datamodule, trainer)
+    if sigterm:
+        # Lightning only sets a flag for a SIGTERM that comes after the last epoch or during the last test
+        # batch. The run is complete and saved, but whoever sent it (scancel, a sweep's user) meant stop.
+        print(f"Stopped by SIGTERM after {out} had finished; its results are saved.", file=sys.stderr)
+        raise SystemExit(143)
+    return metrics
+
+
+def choose_inputs(
+    cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, trainer: L.Trainer
+) -> tuple[L.LightningDataModule, str]:
+    """Images, or cached activations of the frozen part when strategy.cache_features allows it exactly."""
+    if not cfg.strategy.get("cache_features"):
+        return datamodule, "off"
+    cut = find_cut(module.model, module.spec, module.plan)
+    if isinstance(cut, str):
+        log.info("Feature cache not used: %s; training on images.", cut)
+        return datamodule, f"off: {cut}"
+    cached = build_cached_datamodule(
+        module.model,
+        cut,
+        datamodule,
+        views=cfg.strategy.cache_views,
+        batch_size=cfg.strategy.cache_batch_size,
+        device=trainer.strategy.root_device,
+        precision=trainer.precision_plugin.forward_context,
+    )
+    module.use_cached_inputs(cut.tail)
+    return cached, f"input of {cut.tap}"
+
+
+def write_artifacts(
+    out: Path,
+    cfg: DictConfig,
+    metrics: dict,
+    module: TransferLearningModule,
+    datamodule: ImageFolderDataModule,
+    trainer: L.Trainer,
+) -> None:
+    title = f"{cfg.arch.name} / {cfg.strategy.name}"
+    artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
+
+    val_set, probs = datamodule.val_set, module.test_probs
+    artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes)
+    shown = artifacts.grid_indices(len(val_set), cfg.artifacts.grid_size)
+    images = denormalize(torch.stack([val_set[i][0] for i in shown]))
+    grid = artifacts.prediction_grid(
+        images,
+        preds=[int(probs[i].argmax()) for i in shown],
+        targets=[val_set.targets[i] for i in shown],
+        probs=[float(probs[i].max()) for i in shown],
+        class_names=datamodule.classes,
+    )
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_figure("val/predictions", grid, global_step=trainer.global_step, close=False)
+            hparams = OmegaConf.to_container(cfg, resolve=True)
+            hparams.pop("paths", None)
+            logger.log_hyperparams(hparams, {"hparams/val_acc_best": metrics["val_acc_best"] or 0.0})
+            logger.finalize("success")
+    artifacts.save_figure(grid, out / "predictions.png")
+    # Last: a run counts as finished (resume skips it) once metrics.json exists.
+    artifacts.write_json(out / "metrics.json", metrics)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    # Returned for Hydra sweepers (e.g. Optuna) that optimise the run's objective.
+    return train(cfg)["val_acc_best"]

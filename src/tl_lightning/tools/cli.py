@@ -1,0 +1,76 @@
+"""Command lines of the small tools (predict, export, prefetch): Hydra-style `key=value` words, parsed by
+OmegaConf into a typed dataclass, with `--help`, and user errors printed as one line with exit status 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from tl_lightning.errors import UserError
+
+Args = TypeVar("Args")
+
+
+class UsageError(UserError):
+    """A bad command line; the message names the argument."""
+
+
+def parse_args(schema: type[Args], argv: list[str]) -> Args:
+    """`key=value` words (dotted keys nest) checked against the dataclass `schema`; every field without a
+    default must be given."""
+    for word in argv:
+        if "=" not in word or word.startswith("="):
+            raise UsageError(f"argument {word!r} is not key=value (see --help)")
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_cli(argv))
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise UsageError(f"missing required argument(s): {', '.join(f'{k}=...' for k in missing)} (see --help)")
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "argument"
+        raise UsageError(f"{key}: {str(err).splitlines()[0]} (see --help)") from err
+
+
+def run_tool(doc: str, schema: type[Args], body: Callable[[Args], int], argv: list[str] | None) -> int:
+    """Print `doc` for -h/--help; otherwise parse and run `body`, turning user errors into one line."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(word in ("-h", "--help") for word in argv):
+        print(doc.strip())
+        return 0
+    try:
+        return body(parse_args(schema, argv))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def existing_file(key: str, value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise UsageError(f"{key}={value}: no such file")
+    return path
+
+
+def device(key: str, value: str) -> torch.device:
+    if value == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(value)
+    except RuntimeError as err:
+        raise UsageError(f"{key}={value}: not a torch device ({err})") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"{key}={value}: CUDA is not available on this machine")
+    return dev
+
+
+def positive_int(key: str, value: int) -> int:
+    if value < 1:
+        raise UsageError(f"{key}={value}: expected a positive integer")
+    return value

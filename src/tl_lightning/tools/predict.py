@@ -1,0 +1,96 @@
+"""Classify images with a trained checkpoint: the checkpoint alone gives classes and preprocessing.
+
+    python -m tl_lightning.predict ckpt=outputs/runs/.../checkpoints/best.ckpt input=photo.jpg
+    python -m tl_lightning.predict ckpt=... input=some/folder out=preds.csv device=cuda batch_size=32
+
+Prints `path<TAB>class<TAB>prob` per image and writes the same to a CSV (path,class,prob).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from tl_lightning.data.transforms import eval_transform
+from tl_lightning.model import TransferLearningModule
+from tl_lightning.model.checkpoint import load_module
+from tl_lightning.tools.cli import UsageError, device, existing_file, positive_int, run_tool
+
+
+@dataclass
+class PredictArgs:
+    ckpt: str = "???"
+    input: str = "???"
+    out: str = "predictions.csv"
+    device: str = "cpu"
+    batch_size: int = 16
+
+
+def list_images(path: Path) -> list[Path]:
+    """One image file, or every image under a folder (recursively, sorted)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise UsageError(f"input={path}: no such file or folder")
+    images = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+    if not images:
+        raise UsageError(f"input={path}: no image files ({', '.join(IMG_EXTENSIONS)}) in this folder")
+    return images
+
+
+def load_image(path: Path, transform) -> torch.Tensor:
+    try:
+        with Image.open(path) as image:
+            return transform(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as err:
+        raise UsageError(f"input: cannot read image {path} ({err})") from err
+
+
+@torch.no_grad()
+def predict(module: TransferLearningModule, images: list[Path], batch_size: int = 16) -> list[tuple[Path, str, float]]:
+    """(path, predicted class, its softmax probability) per image."""
+    transform = eval_transform(module.hparams.image_size)
+    classes = module.hparams.class_names
+    dev = next(module.parameters()).device
+    rows = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        batch = torch.stack([load_image(p, transform) for p in chunk]).to(dev)
+        probs = module(batch).float().softmax(dim=1).cpu()
+        conf, idx = probs.max(dim=1)
+        rows += [(p, classes[int(i)], float(c)) for p, i, c in zip(chunk, idx, conf, strict=True)]
+    return rows
+
+
+def write_csv(rows: list[tuple[Path, str, float]], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "class", "prob"])
+        writer.writerows((str(p), c, f"{prob:.4f}") for p, c, prob in rows)
+
+
+def _run(args: PredictArgs) -> int:
+    ckpt = existing_file("ckpt", args.ckpt)
+    images = list_images(Path(args.input).expanduser())
+    dev, batch_size = device("device", args.device), positive_int("batch_size", args.batch_size)
+    rows = predict(load_module(ckpt, "ckpt", map_location=dev), images, batch_size)
+    for path, name, prob in rows:
+        print(f"{path}\t{name}\t{prob:.4f}")
+    write_csv(rows, Path(args.out))
+    print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_tool(__doc__, PredictArgs, _run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

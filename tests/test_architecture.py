@@ -1,0 +1,118 @@
+"""The package's folders are its layers: imports point one way, with no cycle and no dodging import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tl_lightning
+
+PACKAGE = Path(tl_lightning.__file__).parent
+BASE = {"conf", "errors", "progress"}  # shared by every layer; they import nothing of the package
+# What each layer may import besides itself and BASE. Anything else is a wrong-way dependency.
+ALLOWED = {
+    "data": set(),
+    "model": {"data"},
+    "report": set(),
+    "tools": {"data", "model"},
+    "run": {"data", "model", "report"},
+}
+MAX_LINES = 250
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, known: set[str]) -> list[tuple[str, bool]]:
+    """(imported package module, at module level?) for every import of tl_lightning in `path`."""
+    tree = ast.parse(path.read_text())
+    top_level = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            # `from pkg import sub` imports the submodule where one exists, else a name of pkg.
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            ]
+        else:
+            continue
+        found += [(n, id(node) in top_level) for n in names if n.split(".")[0] == "tl_lightning"]
+    return found
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    return {name: {m for m, _ in imports(path, set(mods))} - {name} for name, path in mods.items()}
+
+
+def test_no_import_cycle():
+    edges = graph()
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join([*path[path.index(nxt) :], nxt]))
+            if nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+
+
+def test_imports_point_one_way_and_none_is_late():
+    mods = modules()
+    wrong, late = [], []
+    for name, path in mods.items():
+        mine = layer(name)
+        for target, top in imports(path, set(mods)):
+            if not top:
+                late.append(f"{name} imports {target} inside a function")
+            theirs = layer(target)
+            if mine in ALLOWED and theirs != mine and theirs not in BASE and theirs not in ALLOWED[mine]:
+                wrong.append(f"{name} ({mine}) imports {target} ({theirs})")
+            if mine in BASE and target != "tl_lightning":
+                wrong.append(f"{name} is a base module but imports {target}")
+    assert not wrong, "wrong-way imports:\n" + "\n".join(wrong)
+    assert not late, "late imports:\n" + "\n".join(late)
+
+
+def test_the_checker_sees_a_wrong_way_import(tmp_path):
+    # The walk itself must find what it looks for: a data module importing the run layer.
+    bad = tmp_path / "bad.py"
+    bad.write_text("from tl_lightning.run.train import train\n\ndef f():\n    import tl_lightning.model\n")
+    assert imports(bad, set(modules())) == [("tl_lightning.run.train", True), ("tl_lightning.model", False)]
+
+
+def test_report_renders_without_torch():
+    code = (
+        "import sys, tl_lightning.report, tl_lightning.report.__main__\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'lightning') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_files_stay_small():
+    long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"files over {MAX_LINES} lines (one idea per file): {long}"
