@@ -161,7 +161,7 @@ def test_report_table_has_exact_values_intervals_and_lists_the_failed_run(tmp_pa
     assert "8 finished runs, 1 missing or failed. Val set: 153 images (one image = 0.65 accuracy points)." in report
     table = section(report, "## Results")
     assert "| alexnet | extractor | 0 | 0.882 [0.822, 0.924] | 0.902 [0.845, 0.940] | 2 | 18,434 | 10.0 |" in table
-    assert "| vgg16 | finetune | 0 | 0.850 [0.785, 0.898] | 0.876 [0.814, 0.919] | 2 | 134,268,738 | 10.0 |" in table
+    assert "| vgg16 | finetune | 0 | 0.850 [0.785, 0.898] | 0.876 [0.814, 0.919] | 2 | 14,764,866 | 10.0 |" in table
     assert "| inception_v3 | extractor | 0 | 0.915 [0.860, 0.950] | 0.922 [0.868, 0.955] | 2 | 4,098 | 10.0 |" in table
     assert "| inception_v3 | mixed | — | — | — | — | — | — |" in table
     problems = section(report, "## Missing or failed runs")
@@ -186,7 +186,7 @@ def test_noise_section_and_answers_cite_the_cells(tmp_path):
     assert "Why freezing won here: the train set is small (244 images)" in questions
     assert "- **vgg16**: vgg16/extractor 0.948 [0.900, 0.973] vs vgg16/finetune 0.850 [0.785, 0.898]" in questions
     assert "majority-class baseline of 83/153 = 0.542 (always answering `bees`)" in questions
-    mixed = "- **alexnet** (`mixed` trains the last 2 layer groups, 2,600,194 parameters): unfreezing did not help"
+    mixed = "- **alexnet** (`mixed` trains the last 2 layer groups, 1,493,506 parameters): unfreezing did not help"
     assert mixed in questions
     assert "Highest last-epoch val accuracy: vgg16/extractor 0.948 [0.900, 0.973]." in questions
     assert "- **inception_v3**: `mixed` was not measured" in questions
