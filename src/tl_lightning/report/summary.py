@@ -34,7 +34,7 @@ def _row(run: Run, varying: list[str]) -> dict:
     metrics = run.metrics or {}
     row = {
         "run": run.name,
-        "status": "ok" if run.ok else f"failed: {run.problem}",
+        "status": "ok" if run.ok else _status(run.problem),
         "arch": run.arch,
         "strategy": run.strategy,
         "seed": run.seed,
@@ -44,6 +44,10 @@ def _row(run: Run, varying: list[str]) -> dict:
     row.update({k: format_setting(k, run.settings.get(k)) if run.ok else None for k in varying})
     row.update({k: metrics.get(k) for k in RESULTS})
     return row
+
+
+def _status(problem: str) -> str:
+    return problem if problem.startswith("failed: ") else f"failed: {problem}"
 
 
 def _fmt(value: object) -> str:
