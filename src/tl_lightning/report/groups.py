@@ -31,7 +31,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        extra = ", ".join(f"{k}={format_setting(k, v)}" for k, v in self.variant.items())
+        extra = variant_text(self.variant)
         return f"{self.arch}/{self.strategy}" + (f" ({extra})" if extra else "")
 
     @property
@@ -98,12 +98,18 @@ class Sweep:
             groups.setdefault(tuple(cell.variant.items()), []).append(cell)
         views = []
         for variant, cells in groups.items():
-            name = ", ".join(f"{k}={format_setting(k, v)}" for k, v in variant)
+            name = variant_text(dict(variant))
             runs = [r for c in cells for r in c.runs]
             archs = [a for a in self.archs if any(c.arch == a for c in cells)]
             strategies = [s for s in self.strategies if any(c.strategy == s for c in cells)]
             views.append(Sweep(self.path, runs, cells, archs, strategies, [], name, self))
         return views
+
+
+def variant_text(variant: dict) -> str:
+    """`k=v, ...` for labels; a weights hash is left to the table when the weights' name already differs."""
+    shown = {k: v for k, v in variant.items() if not (k == "weights_sha256" and "weights" in variant)}
+    return ", ".join(f"{k}={format_setting(k, v)}" for k, v in shown.items())
 
 
 def format_setting(key: str, value: object) -> str:

@@ -11,7 +11,7 @@ from tl_lightning.report.runs import Run
 
 HEAD = ("run", "status", "arch", "strategy", "seed", "weights", "augmentation")
 RESULTS = ("val_acc_best", "best_epoch", "val_acc_last", "trainable_params", "wall_s")
-SHOWN_ELSEWHERE = {"arch", "strategy", "weights", "augmentation"}
+SHOWN_ELSEWHERE = {"arch", "strategy", "weights", "weights_sha256", "augmentation"}  # the weights column has the hash
 
 
 def write_summary(sweep_dir: Path | str) -> list[dict]:

@@ -29,7 +29,7 @@ def answer_freeze(sweep: Sweep) -> list[str]:
         "each other" + (f"; {untested} could not be tested (see below)." if untested else ".")
     ]
     lines += [_freeze_line(sweep, e, f) for e, f in pairs]
-    lines.append(_freeze_background(sweep, [e for e, _ in pairs], wins, losses))
+    lines.append(_freeze_background(sweep, [e for e, _ in pairs], wins, losses, untested == len(pairs)))
     return lines
 
 
@@ -59,12 +59,14 @@ def _freeze_line(sweep: Sweep, ext: Cell, fin: Cell) -> str:
     return text + gap_caution(ext, fin)
 
 
-def _freeze_background(sweep: Sweep, extractors: list[Cell], wins: int, losses: int) -> str:
+def _freeze_background(sweep: Sweep, extractors: list[Cell], wins: int, losses: int, none_tested: bool) -> str:
     n_train = train_size(sweep)
     size = f"the train set is small ({n_train} images)" if n_train else "the train set is small"
     baseline = majority_baseline(sweep)
     best = max(extractors, key=lambda c: c.estimate(KEY).mean)
-    if wins:
+    if none_tested:
+        lead = "Why freezing can compete here (no paired test could run, so this sweep does not show which won)"
+    elif wins:
         lead = "Why freezing won here"
     elif not losses:
         lead = "Why freezing can match fine-tuning here (this sweep shows no win of either beyond noise)"
