@@ -21,6 +21,7 @@ BAD_METRICS = {
     "garbage": ("{not json", "metrics.json unreadable"),
     "nan": (None, "metrics.json: val_acc_last is nan, not an accuracy in [0, 1]"),
     "params": (None, "metrics.json: trainable_params is 'many', not an integer"),
+    "wall": (None, "metrics.json: wall_s is inf, not a number of seconds"),
 }
 
 
@@ -36,15 +37,17 @@ def hostile_sweep(root: Path) -> Path:
             text = json.dumps(metrics)
         elif name == "params":
             text = json.dumps(metrics | {"trainable_params": "many"})
+        elif name == "wall":
+            text = json.dumps(metrics | {"wall_s": float("inf")})
         (run / "metrics.json").write_text(text)
-    binary = write_run(sweep / "8_binary", "alexnet", "finetune", (150, 150))
+    binary = write_run(sweep / "9_binary", "alexnet", "finetune", (150, 150))
     (binary / "val_predictions_last.csv").write_bytes(os.urandom(64) + b"\x00\xff")
-    garbage = write_run(sweep / "9_garbage", "alexnet", "finetune", (150, 150), seed=1)
+    garbage = write_run(sweep / "10_garbage", "alexnet", "finetune", (150, 150), seed=1)
     (garbage / "val_predictions.csv").write_text("path,true\nx,ants\n")
-    badprob = write_run(sweep / "10_badprob", "alexnet", "finetune", (150, 150), seed=2)
+    badprob = write_run(sweep / "11_badprob", "alexnet", "finetune", (150, 150), seed=2)
     rows = (badprob / "val_predictions_last.csv").read_text().replace("0.6000", "nan", 1)
     (badprob / "val_predictions_last.csv").write_text(rows)
-    failed = sweep / "11_arch=alexnet,strategy=mixed"
+    failed = sweep / "12_arch=alexnet,strategy=mixed"
     (failed / ".hydra").mkdir(parents=True)
     (failed / "failure.txt").write_text("RuntimeError: CUDA out of memory | tried 2 GiB\nsecond line\n")
     return sweep
@@ -60,19 +63,19 @@ def test_hostile_run_folders_are_listed_as_bad_runs_by_the_real_command(tmp_path
     problems = section(report, "## Missing or failed runs")
     for num, (name, (_, reason)) in enumerate(BAD_METRICS.items(), start=2):
         assert f"- `{num}_{name}`: {reason}" in problems
-    assert "- `8_binary`: val_predictions_last.csv " in problems
-    assert "- `9_garbage`: val_predictions.csv lacks the columns path,true,pred,prob" in problems
-    assert "- `10_badprob`: val_predictions_last.csv line 2 is not path,true,pred,prob" in problems
+    assert "- `9_binary`: val_predictions_last.csv " in problems
+    assert "- `10_garbage`: val_predictions.csv lacks the columns path,true,pred,prob" in problems
+    assert "- `11_badprob`: val_predictions_last.csv line 2 is not path,true,pred,prob" in problems
     failure = "failed: RuntimeError: CUDA out of memory / tried 2 GiB"
-    assert f"- `11_arch=alexnet,strategy=mixed`: {failure}" in problems
-    assert "2 finished runs, 10 missing or failed" in report
+    assert f"- `12_arch=alexnet,strategy=mixed`: {failure}" in problems
+    assert "2 finished runs, 11 missing or failed" in report
 
     with open(sweep / "summary.csv", newline="") as f:
         status = {row["run"]: row["status"] for row in csv.DictReader(f)}
     assert status["0_good"] == "ok"
-    assert status["11_arch=alexnet,strategy=mixed"] == failure
+    assert status["12_arch=alexnet,strategy=mixed"] == failure
     assert status["4_string"] == "failed: metrics.json holds a str, not a JSON object"
-    assert f"| 11_arch=alexnet,strategy=mixed | {failure} | alexnet | mixed |" in (sweep / "summary.md").read_text()
+    assert f"| 12_arch=alexnet,strategy=mixed | {failure} | alexnet | mixed |" in (sweep / "summary.md").read_text()
 
 
 def test_a_nan_accuracy_never_wins(tmp_path):

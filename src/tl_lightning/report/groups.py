@@ -11,6 +11,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
+from tl_lightning.report.read import one_line
 from tl_lightning.report.runs import AXES, JOB_DIR, Run, read_run
 from tl_lightning.report.stats import Estimate
 
@@ -66,7 +67,7 @@ class Sweep:
     varying: list[str]  # settings that take several values within one arch/strategy pair
     name: str = ""  # a view's fixed settings; "" for the whole sweep
     parent: Sweep | None = None
-    tests: dict | None = None  # the report's paired tests by (label A, label B), filled once by report.noise
+    tests: dict | None = None  # the report's paired tests by (id of cell A, id of cell B), filled by report.noise
 
     @property
     def root(self) -> Sweep:
@@ -117,7 +118,7 @@ def format_setting(key: str, value: object) -> str:
         return "unrecorded"
     if key.endswith("sha256") and isinstance(value, str):
         return value[:12]
-    return str(value)
+    return one_line(str(value), 60)  # table-safe: settings come from files a run wrote
 
 
 def load_sweep(sweep_dir: Path) -> Sweep:

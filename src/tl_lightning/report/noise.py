@@ -53,14 +53,14 @@ class PairTest:
 
 def verdict(sweep: Sweep, a: Cell, b: Cell) -> PairTest:
     tests = family(sweep)
-    if (a.label, b.label) in tests:
-        return tests[(a.label, b.label)]
-    if (b.label, a.label) in tests:
-        return tests[(b.label, a.label)].flipped()
+    if (id(a), id(b)) in tests:
+        return tests[(id(a), id(b))]
+    if (id(b), id(a)) in tests:
+        return tests[(id(b), id(a))].flipped()
     return PairTest(a, b, _diff(a, b), why_not="not one of the report's comparisons (they differ in two axes)")
 
 
-def family(sweep: Sweep) -> dict[tuple[str, str], PairTest]:
+def family(sweep: Sweep) -> dict[tuple[int, int], PairTest]:
     """Every comparison of the report, tested once and Holm-corrected together (cached on the root sweep)."""
     root = sweep.root
     if root.tests is None:
@@ -68,7 +68,7 @@ def family(sweep: Sweep) -> dict[tuple[str, str], PairTest]:
         ran = [t for t in tests if t.p is not None]
         adjusted = dict(zip((id(t) for t in ran), holm([t.p for t in ran]), strict=True))
         tests = [replace(t, p_holm=adjusted[id(t)]) if id(t) in adjusted else t for t in tests]
-        root.tests = {(t.a.label, t.b.label): t for t in tests}
+        root.tests = {(id(t.a), id(t.b)): t for t in tests}  # by identity: labels of long settings may clash
     return root.tests
 
 

@@ -38,13 +38,17 @@ def read_metrics(path: Path) -> dict:
         raise BadRun(f"metrics.json holds {_kind(data)}, not a JSON object")
     if data.get("val_acc_last") is None:
         raise BadRun("metrics.json has no validation epoch")
-    for key in ("arch", "strategy", "weights_source", "augmentation", "input_cache"):
+    for key in ("arch", "strategy"):  # they name cells, files and table rows
+        value = data.get(key)
+        _check(data, key, value is None or (isinstance(value, str) and value and one_line(value) == value), "a name")
+    for key in ("weights_source", "augmentation", "input_cache"):
         _check(data, key, data.get(key) is None or isinstance(data[key], str), "a string")
     for key in ("val_acc_last", "val_acc_best"):
         _check(data, key, _is_accuracy(data.get(key)), "an accuracy in [0, 1]")
     for key in ("trainable_params", "total_params", "epochs"):
         _check(data, key, _is_int(data.get(key)), "an integer")
-    _check(data, "wall_s", _is_number(data.get("wall_s")), "a number of seconds")
+    wall = data.get("wall_s")
+    _check(data, "wall_s", _is_number(wall) and math.isfinite(wall) and wall >= 0, "a number of seconds")
     for key in ("best_epoch", "seed", "batch_size"):
         _check(data, key, key not in data or data[key] is None or _is_int(data[key]), "an integer")
     for key in ("train_acc", "val_acc"):
