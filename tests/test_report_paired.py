@@ -112,3 +112,12 @@ def test_a_cell_without_last_epoch_predictions_is_not_tested_and_says_so(tmp_pat
     questions = section(report, "## The assignment's questions")
     assert "Δ = +0.098 ≈ 15.0 val images, not tested: the paired test cannot run" in questions
     assert "1 could not be tested" in questions
+
+
+def test_paired_bootstrap_pairs_shared_seeds_and_resamples_the_others_within_their_cell():
+    n = 153
+    a = [(s, [i >= 5 + s for i in range(n)]) for s in (0, 1, 2)]
+    b = [(s, [i >= 20 + s for i in range(n)]) for s in (0, 1)] + [(None, [i >= 21 for i in range(n)])]
+    p = paired_bootstrap(a, b)
+    assert p == paired_bootstrap(a, b)
+    assert 1 / 10_001 <= p < 0.01  # 15 more images right in every run of A
