@@ -3,7 +3,7 @@
     python -m tl_lightning.report SWEEP_DIR
 
 writes SWEEP_DIR/summary.csv, summary.md, report.md and report_figures/ from the runs' metrics.json,
-val_predictions.csv and .hydra/ folders. Needs no GPU and no torch.
+val_predictions_last.csv, val_predictions.csv, failure.txt and .hydra/ folders. Needs no GPU and no torch.
 """
 
 from __future__ import annotations

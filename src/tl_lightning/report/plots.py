@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw
 
-from tl_lightning.report.runs import Cell, Run
+from tl_lightning.report.groups import Cell
 
 THUMB = 128  # px per misclassified thumbnail
 
@@ -43,22 +43,22 @@ def overlaid_curves(cells: list[Cell], title: str, label: str) -> Figure:
     return fig
 
 
-def confusion_counts(run: Run) -> tuple[list[str], list[list[int]]]:
-    """Class names in val order and counts[true][pred] from val_predictions.csv."""
+def confusion_counts(rows: list[dict]) -> tuple[list[str], list[list[int]]]:
+    """Class names in val order and counts[true][pred] from a val_predictions*.csv's rows."""
     classes: list[str] = []
-    for row in run.predictions:
+    for row in rows:
         for name in (row["true"], row["pred"]):
             if name not in classes:
                 classes.append(name)
     index = {c: i for i, c in enumerate(classes)}
     counts = [[0] * len(classes) for _ in classes]
-    for row in run.predictions:
+    for row in rows:
         counts[index[row["true"]]][index[row["pred"]]] += 1
     return classes, counts
 
 
-def confusion_figure(run: Run) -> Figure:
-    classes, counts = confusion_counts(run)
+def confusion_figure(rows: list[dict], title: str) -> Figure:
+    classes, counts = confusion_counts(rows)
     fig = Figure(figsize=(3.6, 3.2))
     ax = fig.subplots()
     ax.imshow(np.array(counts), cmap="Blues")
@@ -68,26 +68,26 @@ def confusion_figure(run: Run) -> Figure:
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
     ax.set_xticklabels(classes)
     ax.set_yticklabels(classes)
-    ax.set_title(run.title, fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def misclassified_grid(run: Run, limit: int, cols: int = 4) -> Image.Image | None:
+def misclassified_grid(rows: list[dict], title: str, limit: int, cols: int = 4) -> Image.Image | None:
     """Up to `limit` wrong val images captioned true / predicted (prob); None when none is wrong.
 
     Composed with PIL rather than matplotlib subplots: one image per run, ~50x faster to lay out.
     """
-    wrong = [row for row in run.predictions if row["true"] != row["pred"]]
+    wrong = [row for row in rows if row["true"] != row["pred"]]
     if not wrong:
         return None
     shown = wrong[:limit]
-    rows = math.ceil(len(shown) / cols)
+    lines = math.ceil(len(shown) / cols)
     cell_w, cell_h, header = THUMB + 24, THUMB + 44, 20
-    grid = Image.new("RGB", (cols * cell_w, header + rows * cell_h), "white")
+    grid = Image.new("RGB", (cols * cell_w, header + lines * cell_h), "white")
     draw = ImageDraw.Draw(grid)
     more = f" (first {limit} of {len(wrong)})" if len(wrong) > limit else ""
-    draw.text((4, 4), f"{run.title}: misclassified val images{more}", fill="black")
+    draw.text((4, 4), f"{title}: misclassified val images{more}", fill="black")
     for i, row in enumerate(shown):
         x, y = (i % cols) * cell_w + 12, header + (i // cols) * cell_h
         thumb = _thumbnail(Path(row["path"]))
@@ -102,12 +102,14 @@ def misclassified_grid(run: Run, limit: int, cols: int = 4) -> Image.Image | Non
 
 
 def _thumbnail(path: Path) -> Image.Image | None:
+    if not path.is_file():  # a CSV's path may name anything; devices and FIFOs would block the report
+        return None
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
             image.thumbnail((THUMB, THUMB))
             return image
-    except OSError:
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
 

@@ -1,25 +1,20 @@
-"""Read a sweep dir into runs and arch x strategy cells, tolerating missing and failed jobs."""
+"""One run folder as the report sees it: its metrics, predictions, identity and the settings that define it."""
 
 from __future__ import annotations
 
-import csv
-import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
 
-from tl_lightning.report.stats import Estimate
+from tl_lightning.report.read import BadRun, read_failure, read_metrics, read_predictions
 
-# Rows and columns in the assignment's order; other archs and strategies follow alphabetically.
-ARCH_ORDER = ("alexnet", "vgg16", "inception_v3")
-STRATEGY_ORDER = ("extractor", "finetune", "mixed")
 JOB_DIR = re.compile(r"^\d+_")  # Hydra's `<num>_<override_dirname>` job folders
 AXES = ("arch", "strategy", "seed")
+# Overrides that change how a run is launched or shown, not what it computes: they do not split cells
+# (e.g. a resumed sweep adds resume=true to the jobs it reruns).
+NOT_DEFINING = {"resume", "quiet", "data.num_workers", "trainer.enable_progress_bar", "pin_gpu", "logger"}
 
 
 @dataclass
@@ -30,8 +25,12 @@ class Run:
     strategy: str | None
     seed: int | None
     metrics: dict | None = None
-    predictions: list[dict] = field(default_factory=list)  # val_predictions.csv rows
+    predictions: list[dict] = field(default_factory=list)  # val_predictions.csv rows (best checkpoint)
+    predictions_last: list[dict] | None = None  # val_predictions_last.csv rows; None: file absent
     problem: str | None = None  # why the run cannot be used
+    settings: dict = field(default_factory=dict)  # what defines the run, seed excluded
+    settings_source: str = "settings"  # "settings" (metrics.json) or "overrides" (runs written before it)
+    config: dict = field(default_factory=dict)  # .hydra/config.yaml
 
     @property
     def title(self) -> str:
@@ -44,173 +43,142 @@ class Run:
 
     @property
     def val_size(self) -> int | None:
-        return len(self.predictions) or (self.metrics or {}).get("val_size")
+        return len(self.predictions_last or self.predictions) or None
+
+    @property
+    def last_epoch(self) -> int:
+        return int(self.metrics["epochs"])
 
     def batch_size(self) -> int | None:
-        if self.metrics and self.metrics.get("batch_size"):
-            return int(self.metrics["batch_size"])
-        value = _hydra_config(self.path).get("data", {}).get("batch_size") if self.path else None
-        return int(value) if isinstance(value, int) else None
-
-
-@dataclass
-class Cell:
-    arch: str
-    strategy: str
-    runs: list[Run]  # usable runs only, one per seed
+        value = self.settings.get("batch_size") or self.metrics.get("batch_size")
+        value = value or section(self.config, "data").get("batch_size")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     @property
-    def label(self) -> str:
-        return f"{self.arch}/{self.strategy}"
+    def weights(self) -> str | None:
+        """`settings.weights`; for runs written before it, the arch.weights override or saved config."""
+        value = self.settings.get("weights", self.settings.get("arch.weights"))
+        if value is None:
+            value = section(self.config, "arch").get("weights")
+        return None if value is None else str(value)
+
+    def weights_text(self) -> str:
+        sha = self.settings.get("weights_sha256")
+        text = self.weights or "unrecorded"
+        return text + (f" (sha256 {sha[:12]})" if isinstance(sha, str) else "")
 
     @property
-    def measured(self) -> bool:
-        return bool(self.runs)
+    def regime(self) -> str | None:
+        """Augmentation regime of the train inputs: plain | views-K | fresh; inferred for older runs."""
+        if self.settings.get("augmentation") is not None:
+            return str(self.settings["augmentation"])
+        cache = (self.metrics or {}).get("input_cache")
+        if cache is None:
+            return None
+        if cache.startswith("off"):  # trained on images: a fresh random crop and flip every epoch
+            return "fresh (inferred)"
+        views = section(self.config, "strategy").get("cache_views")
+        if not isinstance(views, int):
+            return None
+        return ("plain" if views == 1 else f"views-{views}") + " (inferred)"
 
-    def values(self, key: str) -> list:
-        return [r.metrics[key] for r in self.runs if r.metrics.get(key) is not None]
-
-    def estimate(self, key: str) -> Estimate:
-        return Estimate(tuple(self.values(key)), self.runs[0].val_size)
-
-    def cite(self, key: str = "val_acc_last") -> str:
-        return f"{self.label} {self.estimate(key).format()}" if self.measured else f"{self.label} —"
-
-
-@dataclass
-class Sweep:
-    path: Path
-    runs: list[Run]
-    cells: dict[tuple[str, str], Cell]
-    archs: list[str]
-    strategies: list[str]
-
-    @property
-    def ok_runs(self) -> list[Run]:
-        return [r for r in self.runs if r.ok]
-
-    @property
-    def problems(self) -> list[Run]:
-        return [r for r in self.runs if not r.ok]
-
-    def cell(self, arch: str, strategy: str) -> Cell | None:
-        cell = self.cells.get((arch, strategy))
-        return cell if cell and cell.measured else None
-
-
-def load_sweep(sweep_dir: Path) -> Sweep:
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"Sweep dir {sweep_dir} does not exist.")
-    runs = [read_run(d) for d in sorted(sweep_dir.iterdir(), key=_job_order) if _is_job_dir(d)]
-    runs += _never_started(sweep_dir, runs)
-    archs = _ordered({r.arch for r in runs if r.arch}, list(ARCH_ORDER))
-    strategies = _ordered({r.strategy for r in runs if r.strategy}, list(STRATEGY_ORDER))
-    cells = {
-        (a, s): Cell(a, s, [r for r in runs if r.ok and (r.arch, r.strategy) == (a, s)])
-        for a, s in itertools.product(archs, strategies)
-    }
-    return Sweep(sweep_dir, runs, cells, archs, strategies)
+    def figure_predictions(self) -> tuple[list[dict], str]:
+        """The predictions the figures show and which epoch they are: the table's (last) epoch when recorded."""
+        if self.predictions_last:
+            return self.predictions_last, f"epoch {self.last_epoch} (last)"
+        return self.predictions, f"best epoch {self.metrics.get('best_epoch')}"
 
 
 def read_run(path: Path) -> Run:
     ident = _identity(path)
     run = Run(path.name, path, ident.get("arch"), ident.get("strategy"), ident.get("seed"))
+    run.config = hydra_config(path)
+    failure = read_failure(path)
     metrics_file = path / "metrics.json"
+    if failure and (not metrics_file.is_file() or _older(metrics_file, path / "failure.txt")):
+        run.problem = f"failed: {failure}"
+        return run
     if not metrics_file.is_file():
         run.problem = "no metrics.json (the job failed or is still running)"
         return run
     try:
-        run.metrics = json.loads(metrics_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        run.problem = f"metrics.json unreadable: {err}"
+        run.metrics = read_metrics(metrics_file)
+        run.predictions = read_predictions(path / "val_predictions.csv") or []
+        run.predictions_last = read_predictions(path / "val_predictions_last.csv")
+    except BadRun as err:
+        run.metrics, run.problem = None, str(err)
         return run
-    run.arch = run.metrics.get("arch", run.arch)
-    run.strategy = run.metrics.get("strategy", run.strategy)
-    run.seed = run.metrics.get("seed", run.seed)
-    if run.metrics.get("val_acc_last") is None:
-        run.problem = "metrics.json has no validation epoch"
-    run.predictions = read_predictions(path / "val_predictions.csv")
+    for key in AXES:
+        if run.metrics.get(key) is not None:
+            setattr(run, key, run.metrics[key])
+    if not (isinstance(run.arch, str) and isinstance(run.strategy, str)):
+        run.problem = "arch or strategy unknown (neither metrics.json nor .hydra/config.yaml names it)"
+        return run
+    run.settings, run.settings_source = _settings(run)
     return run
 
 
-def read_predictions(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+def hydra_config(path: Path | None) -> dict:
+    file = path / ".hydra" / "config.yaml" if path else None
+    if file is None or not file.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def _is_job_dir(path: Path) -> bool:
-    return path.is_dir() and (bool(JOB_DIR.match(path.name)) or (path / "metrics.json").is_file())
+def section(config: dict, key: str) -> dict:
+    """A config group of a saved config, {} when absent or not a mapping (a hand-edited file)."""
+    value = config.get(key)
+    return value if isinstance(value, dict) else {}
 
 
-def _job_order(path: Path) -> tuple[int, str]:
-    match = re.match(r"^(\d+)_", path.name)
-    return (int(match.group(1)) if match else 1 << 30, path.name)
+def _older(a: Path, b: Path) -> bool:
+    """a was written before b (a failure after a finished attempt wins; a finished resume wins)."""
+    return a.stat().st_mtime < b.stat().st_mtime
+
+
+def _settings(run: Run) -> tuple[dict, str]:
+    """metrics.json `settings` minus the seed; runs written before it: their task overrides minus the seed."""
+    recorded = run.metrics.get("settings")
+    if isinstance(recorded, dict):
+        found = {k: v for k, v in recorded.items() if k != "seed"}
+        return {"arch": run.arch, "strategy": run.strategy, **found}, "settings"
+    found = {"arch": run.arch, "strategy": run.strategy}
+    for item in _overrides(run):
+        key, _, value = item.partition("=")
+        key = key.lstrip("+~")
+        if key and key not in AXES and key not in NOT_DEFINING and not key.startswith("hydra"):
+            found[key] = value
+    return found, "overrides"
+
+
+def _overrides(run: Run) -> list[str]:
+    if isinstance(run.metrics.get("overrides"), list):
+        return run.metrics["overrides"]
+    file = run.path / ".hydra" / "overrides.yaml"
+    try:
+        data = yaml.safe_load(file.read_text()) if file.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    if isinstance(data, list):
+        return [str(x) for x in data]
+    # Neither recorded: the job dir's name is Hydra's override_dirname (comma-joined overrides).
+    return JOB_DIR.sub("", run.name).split(",")
 
 
 def _identity(path: Path) -> dict:
     """arch/strategy/seed from the job's saved Hydra config, overridden by its dir name."""
-    cfg = _hydra_config(path)
+    cfg = hydra_config(path)
     ident = {
-        "arch": (cfg.get("arch") or {}).get("name"),
-        "strategy": (cfg.get("strategy") or {}).get("name"),
-        "seed": cfg.get("seed"),
+        "arch": section(cfg, "arch").get("name"),
+        "strategy": section(cfg, "strategy").get("name"),
+        "seed": cfg.get("seed") if isinstance(cfg.get("seed"), int) else None,
     }
     for item in JOB_DIR.sub("", path.name).split(","):
         key, _, value = item.partition("=")
         if key in AXES and value:
             ident[key] = int(value) if key == "seed" and value.lstrip("-").isdigit() else value
     return ident
-
-
-def _hydra_config(path: Path) -> dict:
-    file = path / ".hydra" / "config.yaml"
-    if not file.is_file():
-        return {}
-    try:
-        return yaml.safe_load(file.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-
-
-def _never_started(sweep_dir: Path, runs: list[Run]) -> list[Run]:
-    """Jobs the sweep's overrides asked for that left no folder (e.g. the sweep was killed)."""
-    grid = _sweep_grid(sweep_dir / "multirun.yaml")
-    if not grid:
-        return []
-    seen = {(r.arch, r.strategy, r.seed) for r in runs}
-    defaults = {k: next((getattr(r, k) for r in runs if getattr(r, k) is not None), None) for k in AXES}
-    missing = []
-    for values in itertools.product(*(grid.get(k, [defaults[k]]) for k in AXES)):
-        ident = dict(zip(AXES, values, strict=True))
-        if (ident["arch"], ident["strategy"], ident["seed"]) not in seen:
-            name = ",".join(f"{k}={v}" for k, v in ident.items() if k in grid)
-            missing.append(Run(name, None, **ident, problem="never started (no job folder)"))
-    return missing
-
-
-def _sweep_grid(multirun_yaml: Path) -> dict[str, list]:
-    """Values of the swept axes in hydra.overrides.task, parsed by Hydra itself (lists, range, choice,
-    quoting); overrides Hydra cannot expand without the config (glob) are left out."""
-    try:
-        task = yaml.safe_load(multirun_yaml.read_text())["hydra"]["overrides"]["task"]
-        overrides = OverridesParser.create().parse_overrides([str(o) for o in task or []])
-    except (OSError, yaml.YAMLError, KeyError, TypeError, HydraException):
-        return {}
-    grid = {}
-    for override in overrides:
-        key = override.key_or_group
-        if key not in AXES:
-            continue
-        try:
-            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
-        except HydraException:  # e.g. glob(), which needs the config group's options
-            continue
-        grid[key] = [int(v) if key == "seed" else str(v) for v in values]
-    return grid
-
-
-def _ordered(found: set[str], canonical: list[str]) -> list[str]:
-    return [x for x in canonical if x in found] + sorted(found - set(canonical))

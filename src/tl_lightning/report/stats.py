@@ -1,4 +1,4 @@
-"""Small statistics for the sweep report: Wilson intervals, seed spread, and a noise rule."""
+"""Display statistics for the sweep report: Wilson intervals and the seed spread (the tests are in paired.py)."""
 
 from __future__ import annotations
 
@@ -55,36 +55,3 @@ class Estimate:
             lo, hi = self.interval
             text += f" [{lo:.3f}, {hi:.3f}]"
         return text
-
-
-@dataclass(frozen=True)
-class Verdict:
-    diff: float  # a.mean - b.mean
-    intervals_overlap: bool | None  # None when an interval is unknown
-    seed_threshold: float | None  # 2 x the larger seed std; None without seeds
-
-    @property
-    def exceeds_noise(self) -> bool:
-        """A difference counts only if the intervals are disjoint AND it beats the seed spread."""
-        if self.intervals_overlap is None or self.intervals_overlap:
-            return False
-        return self.seed_threshold is None or abs(self.diff) > self.seed_threshold
-
-    def reason(self) -> str:
-        if self.intervals_overlap is None:
-            return "no interval (val size unknown)"
-        parts = ["95 % intervals overlap" if self.intervals_overlap else "95 % intervals disjoint"]
-        if self.seed_threshold is not None:
-            word = ">" if abs(self.diff) > self.seed_threshold else "≤"
-            # No '|' (as in |Δ|): these reasons sit inside markdown table cells.
-            parts.append(f"size of Δ {abs(self.diff):.3f} {word} 2×seed std {self.seed_threshold:.3f}")
-        return "; ".join(parts)
-
-
-def compare(a: Estimate, b: Estimate) -> Verdict:
-    """Apply the report's noise rule to the difference a - b."""
-    ia, ib = a.interval, b.interval
-    overlap = None if ia is None or ib is None else (ia[0] <= ib[1] and ib[0] <= ia[1])
-    stds = [s for s in (a.std, b.std) if s is not None]
-    threshold = 2 * max(stds) if stds else None
-    return Verdict(diff=a.mean - b.mean, intervals_overlap=overlap, seed_threshold=threshold)

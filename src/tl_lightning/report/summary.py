@@ -1,39 +1,56 @@
-"""summary.csv and summary.md: one row per finished run of a sweep dir."""
+"""summary.csv and summary.md: one row per run of a sweep dir, failed ones included, with what tells runs apart."""
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-COLUMNS = ("run", "arch", "strategy", "val_acc_best", "best_epoch", "val_acc_last", "trainable_params", "wall_s")
+from tl_lightning.report.groups import format_setting, load_sweep
+from tl_lightning.report.read import one_line
+from tl_lightning.report.runs import Run
 
-
-def collect_runs(sweep_dir: Path) -> list[dict]:
-    rows = []
-    for path in sorted(Path(sweep_dir).glob("*/metrics.json")):
-        metrics = json.loads(path.read_text())
-        rows.append({"run": path.parent.name, **{k: metrics.get(k) for k in COLUMNS[1:]}})
-    return rows
+HEAD = ("run", "status", "arch", "strategy", "seed", "weights", "augmentation")
+RESULTS = ("val_acc_best", "best_epoch", "val_acc_last", "trainable_params", "wall_s")
+SHOWN_ELSEWHERE = {"arch", "strategy", "weights", "weights_sha256", "augmentation"}  # the weights column has the hash
 
 
 def write_summary(sweep_dir: Path | str) -> list[dict]:
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise FileNotFoundError(f"Sweep dir {sweep_dir} does not exist.")
-    rows = collect_runs(sweep_dir)
-    with open(sweep_dir / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+    sweep = load_sweep(Path(sweep_dir))
+    varying = [k for k in sweep.varying if k not in SHOWN_ELSEWHERE]
+    columns = (*HEAD, *varying, *RESULTS)
+    rows = [_row(run, varying) for run in sweep.runs]
+    with open(sweep.path / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(row[c]) for c in COLUMNS) + " |" for row in rows]
-    (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
-    print(f"Sweep summary ({len(rows)} runs): {sweep_dir / 'summary.md'}")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row[c]) for c in columns) + " |" for row in rows]
+    (sweep.path / "summary.md").write_text("\n".join(lines) + "\n")
+    print(f"Sweep summary ({len(rows)} runs, {len(sweep.problems)} failed): {sweep.path / 'summary.md'}")
     return rows
+
+
+def _row(run: Run, varying: list[str]) -> dict:
+    metrics = run.metrics or {}
+    row = {
+        "run": run.name,
+        "status": "ok" if run.ok else _status(run.problem),
+        "arch": run.arch,
+        "strategy": run.strategy,
+        "seed": run.seed,
+        "weights": run.weights_text() if run.ok or run.weights else None,
+        "augmentation": run.regime,
+    }
+    row.update({k: format_setting(k, run.settings.get(k)) if run.ok else None for k in varying})
+    row.update({k: metrics.get(k) for k in RESULTS})
+    return row
+
+
+def _status(problem: str) -> str:
+    return problem if problem.startswith("failed: ") else f"failed: {problem}"
 
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
-    return "" if value is None else str(value)
+    return "" if value is None else one_line(str(value))

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from tl_lightning.report import plots
 from tl_lightning.report.answers.freeze import answer_freeze
 from tl_lightning.report.answers.shuffle import answer_shuffle
 from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
+from tl_lightning.report.figures import curves_section, per_run_section
+from tl_lightning.report.groups import Cell, Sweep, format_setting, load_sweep
 from tl_lightning.report.noise import noise_table
-from tl_lightning.report.runs import Cell, Run, Sweep, load_sweep
+from tl_lightning.report.paired import ALPHA, BOOTSTRAP, MCNEMAR
 from tl_lightning.report.stats import Estimate
 
-FIGURES = "report_figures"  # folder beside report.md
-MISCLASSIFIED_SHOWN = 16
+SHOWN = {"arch", "strategy", "augmentation"}  # settings with their own column
 
 
 def write_report(sweep_dir: Path | str) -> Path:
@@ -27,8 +26,8 @@ def write_report(sweep_dir: Path | str) -> Path:
         *_problems(sweep),
         *_noise(sweep),
         *_questions(sweep),
-        *_curves(sweep),
-        *_per_run(sweep),
+        *curves_section(sweep),
+        *per_run_section(sweep),
     ]
     path = sweep.path / "report.md"
     path.write_text("\n".join(lines) + "\n")
@@ -39,41 +38,61 @@ def _header(sweep: Sweep) -> list[str]:
     sizes = sorted({n for r in sweep.ok_runs if (n := r.val_size)})
     size = ", ".join(map(str, sizes)) or "unknown"
     point = f" (one image = {100 / sizes[0]:.2f} accuracy points)" if len(sizes) == 1 else ""
-    return [
+    lines = [
         f"# Sweep report: {sweep.path.name}",
         "",
         f"{len(sweep.ok_runs)} finished runs, {len(sweep.problems)} missing or failed. Val set: {size} images{point}.",
         "",
-        "Accuracies are mean ± sample std over seeds (no ± with one seed) and a Wilson 95 % interval for the "
-        "val size; every seed is scored on the same val images, so seeds narrow nothing. A difference counts as "
-        "beyond noise only if the two intervals are disjoint and, with seeds, it exceeds 2 × the larger seed std. "
-        "Comparisons use the last epoch, which was not selected on the val images.",
+        "Runs are grouped into cells by every setting they record except the seed, so a cell never mixes two "
+        "configurations; settings that take several values for one arch and strategy get their own column. "
+        "Accuracies are mean ± sample std over seeds (no ± with one seed) and a Wilson 95 % interval for the val "
+        "size, for display; every seed is scored on the same val images, so seeds narrow nothing.",
+        "",
+        f"Whether a difference is beyond noise is decided by a paired test on the per-image correctness of the "
+        f"last epoch (val_predictions_last.csv, the epoch the table shows, not selected on the val images): the "
+        f"{MCNEMAR} test when both cells have one seed, else a {BOOTSTRAP} over val images and seeds; the p values "
+        f"of all the report's comparisons are Holm-corrected together and a difference counts at α = {ALPHA}.",
         "",
     ]
+    old = [r.name for r in sweep.ok_runs if r.settings_source != "settings"]
+    if old:
+        lines += [
+            f"{len(old)} run(s) predate metrics.json `settings` ({', '.join(f'`{n}`' for n in old[:5])}"
+            f"{', ...' if len(old) > 5 else ''}): they are grouped by their Hydra overrides minus the seed; their "
+            "weights, augmentation regime and steps per epoch are inferred from the saved config or unknown "
+            "(shown as such).",
+            "",
+        ]
+    return lines
 
 
 def _results(sweep: Sweep) -> list[str]:
+    extra = [k for k in sweep.varying if k not in SHOWN]
     lines = [
         "## Results",
         "",
-        "| arch | strategy | seeds | val acc, last epoch | val acc, best epoch | best epoch | trainable params "
+        "| arch | strategy | "
+        + "".join(f"{k} | " for k in extra)
+        + "augmentation | seeds | val acc, last epoch | val acc, best epoch | best epoch | trainable params "
         "| wall time (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|" + "---|" * len(extra) + "---|---|---|---|---|---|---|",
     ]
-    for (arch, strategy), cell in sweep.cells.items():
-        lines.append(f"| {arch} | {strategy} | " + " | ".join(_row(cell)) + " |")
+    for cell in sweep.cells:
+        settings = [format_setting(k, cell.settings.get(k)) for k in extra]
+        lines.append("| " + " | ".join([cell.arch, cell.strategy, *settings, *_row(cell)]) + " |")
+    for label in sweep.missing():
+        lines.append("| " + " | ".join([*label.split("/", 1), *["—"] * (len(extra) + 7)]) + " |")
     return [*lines, ""]
 
 
 def _row(cell: Cell) -> list[str]:
-    if not cell.measured:
-        return ["—"] * 6
     seeds = ", ".join(str(r.seed) for r in cell.runs)
     best_epochs = ", ".join(str(e) for e in cell.values("best_epoch"))
     params = sorted(set(cell.values("trainable_params")))
     wall = Estimate(tuple(cell.values("wall_s")), None)
     wall_text = f"{wall.mean:.1f}" + (f" ± {wall.std:.1f}" if wall.std is not None else "")
     return [
+        cell.regime or "unrecorded",
         seeds,
         cell.estimate("val_acc_last").format(),
         cell.estimate("val_acc_best").format(),
@@ -84,7 +103,7 @@ def _row(cell: Cell) -> list[str]:
 
 
 def _problems(sweep: Sweep) -> list[str]:
-    missing_cells = [c.label for c in sweep.cells.values() if not c.measured]
+    missing_cells = sweep.missing()
     if not sweep.problems and not missing_cells:
         return []
     lines = ["## Missing or failed runs", ""]
@@ -105,9 +124,16 @@ def _questions(sweep: Sweep) -> list[str]:
         ("3. Did unfreezing the last layers help?", answer_mixed),
         ("4. Which network won, and why?", answer_winner),
     ]
+    views = sweep.views()
     lines = ["## The assignment's questions", ""]
+    if len(views) > 1:
+        lines += ["The sweep varies settings besides arch and strategy; each answer is given per setting.", ""]
     for title, answer in sections:
-        lines += [f"### {title}", "", *_paragraphs(answer(sweep)), ""]
+        lines += [f"### {title}", ""]
+        for view in views:
+            if len(views) > 1:
+                lines += [f"With {view.name}:", ""]
+            lines += [*_paragraphs(answer(view)), ""]
     return lines
 
 
@@ -119,44 +145,3 @@ def _paragraphs(lines: list[str]) -> list[str]:
             out.append("")
         out.append(line)
     return out
-
-
-def _curves(sweep: Sweep) -> list[str]:
-    lines = ["## Loss curves", ""]
-    for axis, groups, label in (("arch", sweep.archs, "strategy"), ("strategy", sweep.strategies, "arch")):
-        for group in groups:
-            cells = [c for c in sweep.cells.values() if getattr(c, axis) == group and c.measured]
-            if not cells:
-                continue
-            name = f"{FIGURES}/loss_{axis}_{group}.png"
-            plots.save(plots.overlaid_curves(cells, f"{axis} = {group}", label), sweep.path / name)
-            lines += [f"![loss curves, {axis} = {group}]({name})", ""]
-    return lines
-
-
-def _per_run(sweep: Sweep) -> list[str]:
-    lines = ["## Per run: confusion matrix and misclassified val images", ""]
-    for index, run in enumerate(sweep.ok_runs):
-        stem = _figure_stem(run, index)
-        lines += [f"### {run.name}", ""]
-        if not run.predictions:
-            lines += ["No val_predictions.csv in this run.", ""]
-            continue
-        classes, counts = plots.confusion_counts(run)
-        lines += ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
-        lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, counts, strict=True)]
-        plots.save(plots.confusion_figure(run), sweep.path / FIGURES / f"{stem}_confusion.png")
-        lines += ["", f"![confusion matrix]({FIGURES}/{stem}_confusion.png)", ""]
-        figure = plots.misclassified_grid(run, MISCLASSIFIED_SHOWN)
-        if figure is None:
-            lines += ["No misclassified val image.", ""]
-            continue
-        plots.save(figure, sweep.path / FIGURES / f"{stem}_misclassified.png")
-        lines += [f"![misclassified]({FIGURES}/{stem}_misclassified.png)", ""]
-    return lines
-
-
-def _figure_stem(run: Run, index: int) -> str:
-    """Short, link-safe file name: job dirs carry every override and can pass the 255-byte limit."""
-    number = run.name.split("_", 1)[0] if run.name.split("_", 1)[0].isdigit() else f"r{index}"
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{number}_{run.arch}_{run.strategy}_seed{run.seed}")

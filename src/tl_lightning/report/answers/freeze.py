@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from tl_lightning.report.answers.common import gap, majority_baseline, mean, params, train_size
+from tl_lightning.report.answers.common import (
+    gap,
+    gap_caution,
+    majority_baseline,
+    mean,
+    params,
+    train_size,
+    weights_argument,
+)
+from tl_lightning.report.groups import Cell, Sweep
 from tl_lightning.report.noise import KEY, describe_diff, verdict
-from tl_lightning.report.runs import Cell, Sweep
-
-IMAGENET_CLASSES = "ImageNet-1k has the classes `ant` (index 310) and `bee` (index 309)"
 
 
 def answer_freeze(sweep: Sweep) -> list[str]:
     pairs = [(e, f) for a in sweep.archs if (e := sweep.cell(a, "extractor")) and (f := sweep.cell(a, "finetune"))]
     if not pairs:
         return ["No architecture has both an `extractor` and a `finetune` result, so the sweep cannot answer this."]
-    verdicts = [verdict(e, f) for e, f in pairs]
+    verdicts = [verdict(sweep, e, f) for e, f in pairs]
     wins = sum(v.exceeds_noise and v.diff > 0 for v in verdicts)
     losses = sum(v.exceeds_noise and v.diff < 0 for v in verdicts)
+    untested = sum(v.test is None for v in verdicts)
     lines = [
         f"Freezing (`extractor`) beat fine-tuning beyond noise for {wins} of {len(pairs)} architectures, "
-        f"fine-tuning beat freezing for {losses}, and {len(pairs) - wins - losses} are within noise of each other."
+        f"fine-tuning beat freezing for {losses}, and {len(pairs) - wins - losses - untested} are within noise of "
+        "each other" + (f"; {untested} could not be tested (see below)." if untested else ".")
     ]
-    lines += [_freeze_line(e, f, train_size(sweep)) for e, f in pairs]
-    lines.append(_freeze_background(sweep, [e for e, _ in pairs], wins, losses))
+    lines += [_freeze_line(sweep, e, f) for e, f in pairs]
+    lines.append(_freeze_background(sweep, [e for e, _ in pairs], wins, losses, untested == len(pairs)))
     return lines
 
 
-def _freeze_line(ext: Cell, fin: Cell, n_train: int | None) -> str:
-    v = verdict(ext, fin)
+def _freeze_line(sweep: Sweep, ext: Cell, fin: Cell) -> str:
+    v = verdict(sweep, ext, fin)
     p_e, p_f = params(ext), params(fin)
-    text = f"- **{ext.arch}**: {describe_diff(ext, fin)}. Trainable parameters: {p_e:,} vs {p_f:,}"
+    n_train = train_size(sweep)
+    text = f"- **{ext.arch}**: {describe_diff(sweep, ext, fin)}. Trainable parameters: {p_e:,} vs {p_f:,}"
     if n_train:
         text += f" for {n_train} train images ({p_f / n_train:,.0f} per image when fine-tuning)"
     g_e, g_f = gap(ext), gap(fin)
@@ -42,27 +51,30 @@ def _freeze_line(ext: Cell, fin: Cell, n_train: int | None) -> str:
     elif v.exceeds_noise:
         text += f"Fine-tuning won for {ext.arch}: adapting every layer paid off despite the small train set."
     else:
+        outcome = "matched fine-tuning within noise" if v.test else "was not tested against fine-tuning"
         text += (
-            f"Freezing matched fine-tuning within noise while training {p_e / p_f:.2%} of the parameters"
+            f"Freezing {outcome} while training {p_e / p_f:.2%} of the parameters"
             f" in {mean(ext, 'wall_s') / mean(fin, 'wall_s'):.0%} of the wall time."
         )
-    return text
+    return text + gap_caution(ext, fin)
 
 
-def _freeze_background(sweep: Sweep, extractors: list[Cell], wins: int, losses: int) -> str:
+def _freeze_background(sweep: Sweep, extractors: list[Cell], wins: int, losses: int, none_tested: bool) -> str:
     n_train = train_size(sweep)
     size = f"the train set is small ({n_train} images)" if n_train else "the train set is small"
     baseline = majority_baseline(sweep)
     best = max(extractors, key=lambda c: c.estimate(KEY).mean)
-    if wins:
+    if none_tested:
+        lead = "Why freezing can compete here (no paired test could run, so this sweep does not show which won)"
+    elif wins:
         lead = "Why freezing won here"
     elif not losses:
-        lead = "Why freezing can match fine-tuning here (this sweep shows it matching, not beating it beyond noise)"
+        lead = "Why freezing can match fine-tuning here (this sweep shows no win of either beyond noise)"
     else:
         lead = "Why freezing was expected to compete (this sweep shows fine-tuning ahead instead)"
     text = (
-        f"{lead}: {size}, and {IMAGENET_CLASSES}, so the frozen ImageNet features were trained on these very "
-        f"insects; training only the new head leaves little to overfit. The best frozen result is {best.cite()}"
+        f"{lead}: {size}, so training only the new head leaves little to overfit; and {weights_argument(extractors)}."
+        f" The best frozen result is {best.cite()}"
     )
     if baseline:
         text += f", against a majority-class baseline of {baseline[1]}/{baseline[2]} = {baseline[1] / baseline[2]:.3f}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from tl_lightning.report.runs import Run, Sweep
+from tl_lightning.report.groups import Sweep
+from tl_lightning.report.runs import Run
 
 
 def answer_shuffle(sweep: Sweep) -> list[str]:
@@ -18,8 +19,7 @@ def answer_shuffle(sweep: Sweep) -> list[str]:
         return [*lines, "The runs do not record their batch size (no metrics `batch_size`, no .hydra/config.yaml)."]
     if counts:
         lines += [_shuffle_effect(counts, source, b) for b in sizes]
-    epochs = sorted({r.metrics["epochs"] for r in runs})
-    lines.append(_batch_size_line(sizes, counts, epochs))
+    lines.append(_batch_size_line(sizes, runs))
     return lines
 
 
@@ -69,8 +69,8 @@ def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
     listing = ", ".join(f"`{c}` {k}" for c, k in counts.items())
     mixed = "so most steps see both classes" if expected < n_batches / 2 else "still many, at this batch size"
     return (
-        f"The {source} holds {listing} ({total} images). At batch_size={batch} that is {n_batches} batches "
-        f"per epoch. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
+        f"The {source} holds {listing} ({total} images). Cut in file order into batches of {batch}, that is "
+        f"{n_batches} batches. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
         f"`{ordered[0]}` block first: consecutive SGD steps would each push toward one class and the epoch would "
         f"end on a run of `{ordered[-1]}` steps. Shuffled, a batch is single-class only by chance: "
         f"{expected:.1f} of {n_batches} expected, {mixed}, and the classes interleave across steps. That is why "
@@ -84,18 +84,31 @@ def _p_single_class(counts: dict[str, int], size: int) -> float:
     return sum(math.comb(k, size) for k in counts.values()) / math.comb(total, size)
 
 
-def _batch_size_line(sizes: list[int], counts: dict[str, int], epochs: list[int]) -> str:
+def _batch_size_line(sizes: list[int], runs: list[Run]) -> str:
     used = ", ".join(str(s) for s in sizes)
     text = f"Images per batch: {used} (data.batch_size of the finished runs)"
-    total = sum(counts.values())
-    if total and len(sizes) == 1 and len(epochs) == 1:
-        steps = math.ceil(total / sizes[0])
-        text += f", i.e. {steps} optimizer steps per epoch and {steps * epochs[0]} over {epochs[0]} epochs"
+    # Steps come from the loader the run measured: cached views, drop_last or DDP change ceil(n / b).
+    steps = sorted({s for r in runs if _is_count(s := r.settings.get("steps_per_epoch"))})
+    unrecorded = sum(not _is_count(r.settings.get("steps_per_epoch")) for r in runs)
+    epochs = sorted({r.metrics["epochs"] for r in runs})
+    if steps and len(steps) == 1 and len(epochs) == 1 and not unrecorded:
+        text += (
+            f"; the runs recorded {steps[0]} optimizer steps per epoch (steps_per_epoch, measured from the train "
+            f"loader), {steps[0] * epochs[0]} over {epochs[0]} epochs"
+        )
+    elif steps:
+        text += f"; the runs recorded {', '.join(map(str, steps))} optimizer steps per epoch (steps_per_epoch)"
+    if unrecorded:
+        text += f"; the optimizer steps per epoch of {unrecorded} run(s) are not recorded (no settings.steps_per_epoch)"
     if len(sizes) == 1:
         text += (
             ". The sweep did not vary the batch size, so these runs cannot show whether another size does "
             "better; they only show that this size trains every cell below."
         )
     else:
-        text += ". The sweep mixes batch sizes, so cells differ in batch size as well as arch and strategy."
+        text += ". The sweep varies the batch size; cells with different batch sizes are reported apart."
     return text
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

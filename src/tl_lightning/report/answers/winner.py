@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
-from tl_lightning.report.answers.common import mean, params
+from tl_lightning.report.answers.common import frozen_source, mean, params
+from tl_lightning.report.groups import Cell, Sweep
 from tl_lightning.report.noise import KEY, describe_diff, verdict
-from tl_lightning.report.runs import Cell, Sweep
 
 
 def answer_winner(sweep: Sweep) -> list[str]:
-    cells = sorted((c for c in sweep.cells.values() if c.measured), key=lambda c: -c.estimate(KEY).mean)
+    cells = sorted(sweep.cells, key=lambda c: -c.estimate(KEY).mean)
     if not cells:
         return ["No cell was measured, so there is no winner."]
     top = cells[0]
-    rivals = [_best_of(sweep, a) for a in sweep.archs if a != top.arch]
-    rivals = [r for r in rivals if r]
+    # Rivals share the top cell's strategy: a comparison changes one axis only.
+    rivals = [c for a in sweep.archs if a != top.arch and (c := sweep.cell(a, top.strategy))]
     lines = [f"Highest last-epoch val accuracy: {top.cite()}."]
     if not rivals:
-        return [*lines, "No other architecture was measured, so there is no contest."]
-    beaten = [r for r in rivals if verdict(top, r).exceeds_noise]
-    lines += [f"- vs {r.arch}'s best: {describe_diff(top, r)}." for r in rivals]
-    if len(beaten) == len(rivals):
-        lines.append(f"**{top.arch} won**: its lead over every other architecture's best cell exceeds the noise.")
-    else:
-        tied = ", ".join(r.arch for r in rivals if r not in beaten)
+        return [*lines, f"No other architecture was measured with `{top.strategy}`, so there is no contest."]
+    tests = {r.label: verdict(sweep, top, r) for r in rivals}
+    lines += [f"- vs {r.label}: {describe_diff(sweep, top, r)}." for r in rivals]
+    within = [r.arch for r in rivals if tests[r.label].test and not tests[r.label].exceeds_noise]
+    untested = [r.arch for r in rivals if not tests[r.label].test]
+    if not within and not untested:
         lines.append(
-            f"**No clear winner**: {top.arch} leads, but not beyond noise over {tied}; "
-            f"{top.runs[0].val_size or 'these'} val images cannot separate them."
+            f"**{top.arch} won** under `{top.strategy}`: its lead over every other architecture with the same "
+            "strategy and settings is beyond noise."
+        )
+    else:
+        reasons = [f"not beyond noise over {', '.join(within)}"] if within else []
+        reasons += [f"untested against {', '.join(untested)}"] if untested else []
+        lines.append(
+            f"**No clear winner**: {top.arch} leads under `{top.strategy}`, but {'; '.join(reasons)}; "
+            f"{top.runs[0].val_size or 'these'} val images do not separate them."
         )
     lines += _winner_why(sweep, top, cells)
     return lines
@@ -40,8 +46,11 @@ def _winner_why(sweep: Sweep, top: Cell, cells: list[Cell]) -> list[str]:
         if mine and others:
             best_other = max(others, key=lambda c: c.estimate(KEY).mean)
             (ahead if mine.estimate(KEY).mean >= best_other.estimate(KEY).mean else behind).append(strategy)
+    extractor = sweep.cell(top.arch, "extractor")
     frozen = (
-        "; under `extractor` only the head trains, so there its lead can only come from its frozen ImageNet features."
+        f"; under `extractor` only the head trains, so there its lead can only come from {frozen_source(extractor)}."
+        if extractor
+        else "."
     )
     if len(ahead) > 1 and not behind:
         lines.append(
@@ -71,8 +80,3 @@ def _winner_why(sweep: Sweep, top: Cell, cells: list[Cell]) -> list[str]:
             f"{best_epoch.cite('val_acc_best')} first instead."
         )
     return lines
-
-
-def _best_of(sweep: Sweep, arch: str) -> Cell | None:
-    cells = [c for s in sweep.strategies if (c := sweep.cell(arch, s))]
-    return max(cells, key=lambda c: c.estimate(KEY).mean) if cells else None

@@ -1,0 +1,145 @@
+"""Read one run folder's files defensively: a report must survive whatever a crashed or hostile job left.
+
+Every problem becomes a `BadRun` with a one-line reason; the run is then listed as bad, never crashes the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from pathlib import Path
+
+PREDICTION_COLUMNS = ("path", "true", "pred", "prob")
+MAX_REASON = 200  # characters of a reason shown in a table cell
+SCALARS = (str, int, float, bool, type(None))
+
+
+class BadRun(Exception):
+    """A run folder whose files the report cannot use; the message is the one-line reason."""
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """Printable, single-line, table-safe text (no '|', which would split a markdown cell)."""
+    text = re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else " " for ch in text)).strip()
+    text = text.replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_metrics(path: Path) -> dict:
+    """metrics.json as a dict whose keys the report uses have the types it expects."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise BadRun(f"metrics.json unreadable: {one_line(str(err), 80)}") from None
+    if not isinstance(data, dict):
+        raise BadRun(f"metrics.json holds {_kind(data)}, not a JSON object")
+    if data.get("val_acc_last") is None:
+        raise BadRun("metrics.json has no validation epoch")
+    for key in ("arch", "strategy"):  # they name cells, files and table rows
+        value = data.get(key)
+        _check(data, key, value is None or (isinstance(value, str) and value and one_line(value) == value), "a name")
+    for key in ("weights_source", "augmentation", "input_cache"):
+        _check(data, key, data.get(key) is None or isinstance(data[key], str), "a string")
+    for key in ("val_acc_last", "val_acc_best"):
+        _check(data, key, _is_accuracy(data.get(key)), "an accuracy in [0, 1]")
+    for key in ("trainable_params", "total_params", "epochs"):
+        _check(data, key, _is_int(data.get(key)), "an integer")
+    wall = data.get("wall_s")
+    _check(data, "wall_s", _is_number(wall) and math.isfinite(wall) and wall >= 0, "a number of seconds")
+    for key in ("best_epoch", "seed", "batch_size"):
+        _check(data, key, key not in data or data[key] is None or _is_int(data[key]), "an integer")
+    for key in ("train_acc", "val_acc"):
+        _check(data, key, key not in data or _is_list(data[key], _is_accuracy), "a list of accuracies")
+    for key in ("train_loss", "val_loss", "train_aux_loss", "train_total_loss"):
+        _check(data, key, key not in data or _is_list(data[key], _is_number), "a list of numbers")
+    counts = data.get("train_class_counts")
+    _check(data, "train_class_counts", counts is None or _is_counts(counts), "a {class: count} object")
+    settings = data.get("settings")
+    ok = settings is None or (isinstance(settings, dict) and all(isinstance(v, SCALARS) for v in settings.values()))
+    _check(data, "settings", ok, "an object of JSON scalars")
+    overrides = data.get("overrides")
+    _check(data, "overrides", overrides is None or _is_list(overrides, _is_str), "a list of strings")
+    return data
+
+
+def read_predictions(path: Path) -> list[dict] | None:
+    """Rows of a val_predictions*.csv (path, true, pred, prob); None when the file is absent."""
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadRun(f"{path.name} unreadable: {one_line(str(err), 80)}") from None
+    if "\x00" in text:
+        raise BadRun(f"{path.name} is binary (NUL bytes), not a CSV")
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        rows = list(reader)
+    except csv.Error as err:
+        raise BadRun(f"{path.name} is not a valid CSV: {one_line(str(err), 80)}") from None
+    if not set(PREDICTION_COLUMNS) <= set(reader.fieldnames or ()):
+        raise BadRun(f"{path.name} lacks the columns {','.join(PREDICTION_COLUMNS)}")
+    if not rows:
+        raise BadRun(f"{path.name} holds no prediction")
+    for number, row in enumerate(rows, start=2):
+        if None in row or any(not row.get(c) for c in PREDICTION_COLUMNS) or not _is_probability(row["prob"]):
+            raise BadRun(f"{path.name} line {number} is not path,true,pred,prob with prob in [0, 1]")
+    return rows
+
+
+def read_failure(run_dir: Path) -> str | None:
+    """The one-line error a failed job left in failure.txt (None if there is none)."""
+    file = run_dir / "failure.txt"
+    if not file.is_file():
+        return None
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        return f"failure.txt unreadable: {one_line(str(err), 80)}"
+    line = next((one_line(s) for s in text.splitlines() if s.strip()), "")
+    return line or "failure.txt is empty"
+
+
+def _check(data: dict, key: str, ok: bool, expected: str) -> None:
+    if not ok:
+        shown = one_line(repr(data.get(key)), 40)
+        raise BadRun(f"metrics.json: {key} is {shown}, not {expected}")
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_accuracy(value: object) -> bool:
+    """A finite number in [0, 1]: NaN fails every comparison and must never rank or win."""
+    return _is_number(value) and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def _is_list(value: object, item_ok) -> bool:
+    return isinstance(value, list) and all(item_ok(v) for v in value)
+
+
+def _is_counts(value: object) -> bool:
+    return isinstance(value, dict) and bool(value) and all(_is_int(v) and v >= 0 for v in value.values())
+
+
+def _is_probability(text: str) -> bool:
+    try:
+        return _is_accuracy(float(text))
+    except ValueError:
+        return False
