@@ -90,7 +90,7 @@ assignment() {  # ASSIGN_JOBS runs at a time; each prints one JSON line into its
       --epochs "$EPOCHS" --data "$DATA" --device "$ASSIGN_DEVICE" > "$file" 2>> "$OUT/assignment.err" &
   done
   wait
-  $PY "$HERE/session_jsonl.py" assignment assignment "$(since "$s")" 0 "${files[@]}" "concurrent=$ASSIGN_JOBS" |
+  [ "${#files[@]}" -gt 0 ] && $PY "$HERE/session_jsonl.py" assignment assignment "$(since "$s")" 0 "${files[@]}" "concurrent=$ASSIGN_JOBS" |
     tee -a "$OUT/sweeps.jsonl" > /dev/null
   say "assignment loop done: $(since "$s") s"
 }
