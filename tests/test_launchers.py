@@ -172,12 +172,12 @@ def test_pin_gpu_spreads_jobs_per_gpu_runs_over_the_gpus(make_cfg, monkeypatch: 
         assert len(list((tmp_path / "locks").iterdir())) == 4
 
 
-@pytest.mark.parametrize("override", ["jobs_per_gpu=0", "jobs_per_gpu=-1", "jobs_per_gpu='2'"])
-def test_jobs_per_gpu_must_be_a_positive_integer(make_cfg, monkeypatch: pytest.MonkeyPatch, override: str):
+@pytest.mark.parametrize("overrides", [("pin_gpu=true", "jobs_per_gpu=0"), ("jobs_per_gpu=-1",), ("jobs_per_gpu='2'",)])
+def test_jobs_per_gpu_must_be_a_positive_integer(make_cfg, monkeypatch: pytest.MonkeyPatch, overrides):
     import torch
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    cfg = make_cfg("alexnet", "extractor", "pin_gpu=true", override)
+    cfg = make_cfg("alexnet", "extractor", *overrides)
     with pytest.raises(ValueError, match="jobs_per_gpu=.* must be an integer >= 1"), gpu_slots.pinned(cfg):
         pass
 
@@ -191,6 +191,9 @@ def test_joblib_gpus_runs_gpus_times_jobs_per_gpu(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)  # CPU only: the machine is one device
     assert _hydra_cfg(["hydra/launcher=joblib_gpus", "jobs_per_gpu=3"]).hydra.launcher.n_jobs == 3
     assert _hydra_cfg(["hydra/launcher=joblib_gpus"]).hydra.launcher.n_jobs == 1
+    monkeypatch.setenv("TL_NUM_GPUS", "two")
+    with pytest.raises(Exception, match="TL_NUM_GPUS='two' must be a number of GPUs"):
+        _ = _hydra_cfg(["hydra/launcher=joblib_gpus"]).hydra.launcher.n_jobs
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ def sweep_jobs(per_device: int) -> int:
     """
     per_device = check_jobs_per_gpu(per_device)
     env = os.environ.get("TL_NUM_GPUS")
+    if env and not (env.isdigit() and int(env) > 0):
+        raise ConfigError(f"TL_NUM_GPUS={env!r} must be a number of GPUs >= 1, or unset to count the visible GPUs.")
     devices = int(env) if env else torch.cuda.device_count() or 1
     return devices * per_device
 
@@ -51,10 +53,10 @@ def check_jobs_per_gpu(value: object) -> int:
 @contextmanager
 def pinned(cfg: DictConfig) -> Iterator[None]:
     """With pin_gpu=true, set trainer.devices=[i] for a GPU i on which this run holds a slot until it ends."""
+    per_gpu = check_jobs_per_gpu(cfg.get("jobs_per_gpu", 1))  # checked whether or not pin_gpu uses it
     if not cfg.get("pin_gpu"):
         yield
         return
-    per_gpu = check_jobs_per_gpu(cfg.get("jobs_per_gpu", 1))
     count = torch.cuda.device_count()
     if count == 0:
         raise ConfigError("pin_gpu=true needs CUDA GPUs, and this machine has none: drop pin_gpu or use trainer=cpu.")
