@@ -1,4 +1,4 @@
-"""Hydra launchers: a real 3-job joblib sweep on CPU against the serial one, GPU slots, each job's CPU share.
+"""Hydra launchers: a real 3-job joblib sweep on CPU against the serial one, GPU slots (jobs_per_gpu).
 
 The plugins are optional extras (`pip install -e ".[launchers,optuna]"`); each test skips when its
 plugin is not installed.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import logging
 import multiprocessing
 import os
 import subprocess
@@ -22,12 +21,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import open_dict
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.run import gpu_slots, job_share
+from tl_lightning.run import gpu_slots
 from tl_lightning.run.gpu_slots import claim
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -194,57 +190,3 @@ def test_joblib_gpus_runs_gpus_times_jobs_per_gpu(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TL_NUM_GPUS", "two")
     with pytest.raises(Exception, match="TL_NUM_GPUS='two' must be a number of GPUs"):
         _ = _hydra_cfg(["hydra/launcher=joblib_gpus"]).hydra.launcher.n_jobs
-
-
-@pytest.fixture
-def restore_hydra_config():
-    """_multirun_cfg sets the process-wide HydraConfig; later tests must not see a multirun job's config."""
-    before = HydraConfig.instance().cfg
-    yield
-    HydraConfig.instance().cfg = before
-    GlobalHydra.instance().clear()
-
-
-def _multirun_cfg(*overrides: str, n_jobs: int = 3):
-    """The config a joblib job sees: HydraConfig in MULTIRUN mode with the launcher's n_jobs."""
-    cfg = _hydra_cfg(["hydra/launcher=joblib_gpus", f"hydra.launcher.n_jobs={n_jobs}", *overrides])
-    with open_dict(cfg):
-        cfg.hydra.mode = RunMode.MULTIRUN
-    HydraConfig().set_config(cfg)
-    return cfg
-
-
-@pytest.mark.parametrize(
-    ("cpus", "n_jobs", "overrides", "threads", "workers"),
-    [
-        (16, 3, [], 5, 2),  # 5 CPUs each; never more workers than configured (2)
-        (4, 3, [], 1, 1),  # 1 CPU each: 1 thread, 1 worker
-        (4, 3, ["data.num_workers=2"], 1, 2),  # given on the command line: kept
-        (4, -1, [], 1, 1),  # joblib's -1 = one job per CPU
-        (4, 1, [], None, 2),  # one job at a time: nothing changes
-    ],
-)
-@pytest.mark.usefixtures("restore_hydra_config")
-def test_each_job_takes_its_share_of_the_cpus(monkeypatch, caplog, cpus, n_jobs, overrides, threads, workers):
-    import torch
-
-    before = torch.get_num_threads()
-    monkeypatch.setattr(job_share, "cpu_count", lambda: cpus)
-    cfg = _multirun_cfg(*overrides, n_jobs=n_jobs)
-    try:
-        with caplog.at_level(logging.INFO, logger=job_share.__name__):
-            job_share.share_machine(cfg)
-        assert torch.get_num_threads() == (threads or before)
-    finally:
-        torch.set_num_threads(before)
-    assert cfg.data.num_workers == workers
-    assert len(caplog.records) == (1 if threads else 0)
-
-
-def test_single_runs_keep_their_threads(make_cfg):
-    import torch
-
-    cfg = make_cfg("alexnet", "extractor", "hydra/launcher=joblib_gpus")  # a single run: the launcher is unused
-    before = torch.get_num_threads()
-    job_share.share_machine(cfg)
-    assert torch.get_num_threads() == before and cfg.data.num_workers == 0
