@@ -45,6 +45,8 @@ if ! $PY -c "import hydra, omegaconf, antlr4, joblib, hydra_plugins.hydra_joblib
     $PY -m pip install -q --no-deps --no-index --target /tmp/site "$ROOT"/.whl/*.whl >> "$log" 2>&1
   $PY -c "import hydra, omegaconf, antlr4" 2>> "$log" ||
     { say "hydra-core, omegaconf or antlr4 missing and not in $ROOT/.whl: nothing can run"; exit 1; }
+  $PY -c "import joblib, hydra_plugins.hydra_joblib_launcher" 2>> "$log" ||
+    say "joblib or hydra-joblib-launcher missing and not in $ROOT/.whl: the jobs* steps will fail"
 fi
 { nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv; nproc
   $PY -c "import torch, torchvision, lightning, hydra; print(torch.__version__, torchvision.__version__, lightning.__version__, hydra.__version__)"; } >> "$log" 2>&1
