@@ -1,14 +1,16 @@
-"""`pin_gpu=true`: each run claims one free GPU of its machine, so a parallel local sweep
-(hydra/launcher=joblib, n_jobs = number of GPUs) puts one job on each device.
+"""`pin_gpu=true`: each run claims a slot on one GPU of its machine, so a parallel local sweep
+(hydra/launcher=joblib_gpus) puts at most `jobs_per_gpu` jobs on each device.
 
-A claim is an exclusive flock on <tmp>/tl_lightning-gpus/<index>.lock, held for the run and released by
-the OS even if the job dies. The job number only picks where the search starts; the lock decides, so two
-concurrent jobs never share a GPU even when joblib hands a finished worker a job whose number collides.
+A claim is an exclusive flock on <tmp>/tl_lightning-gpus/<gpu>.<slot>.lock, held for the run and released by
+the OS even if the job dies. The job number only picks where the search starts; the locks decide, so no GPU
+ever holds more than `jobs_per_gpu` concurrent jobs, even when joblib hands a finished worker a job whose
+number collides. At the assignment's batch 4 one run leaves a GPU nearly idle, hence several per device.
 """
 
 from __future__ import annotations
 
 import fcntl
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,47 +19,77 @@ from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tl_lightning.run.config import ConfigError
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "tl_lightning-gpus"
 
 
+def sweep_jobs(per_device: int) -> int:
+    """Concurrent jobs for hydra/launcher=joblib_gpus: devices x jobs_per_gpu.
+
+    Devices: $TL_NUM_GPUS when set (e.g. to use fewer GPUs than the machine has), else the visible CUDA
+    devices, else 1 (the CPU, for CPU sweeps run side by side).
+    """
+    per_device = check_jobs_per_gpu(per_device)
+    env = os.environ.get("TL_NUM_GPUS")
+    if env and not (env.isdigit() and int(env) > 0):
+        raise ConfigError(f"TL_NUM_GPUS={env!r} must be a number of GPUs >= 1, or unset to count the visible GPUs.")
+    devices = int(env) if env else torch.cuda.device_count() or 1
+    return devices * per_device
+
+
+# conf/hydra/launcher/joblib_gpus.yaml: n_jobs: ${tl_sweep_jobs:${jobs_per_gpu}}
+OmegaConf.register_new_resolver("tl_sweep_jobs", sweep_jobs, replace=True)
+
+
+def check_jobs_per_gpu(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"jobs_per_gpu={value!r} must be an integer >= 1 (runs sharing one GPU at a time).")
+    return value
+
+
 @contextmanager
 def pinned(cfg: DictConfig) -> Iterator[None]:
-    """With pin_gpu=true, set trainer.devices=[i] for a GPU i this run holds until it ends."""
+    """With pin_gpu=true, set trainer.devices=[i] for a GPU i on which this run holds a slot until it ends."""
+    per_gpu = check_jobs_per_gpu(cfg.get("jobs_per_gpu", 1))  # checked whether or not pin_gpu uses it
     if not cfg.get("pin_gpu"):
         yield
         return
     count = torch.cuda.device_count()
     if count == 0:
         raise ConfigError("pin_gpu=true needs CUDA GPUs, and this machine has none: drop pin_gpu or use trainer=cpu.")
-    with claim(count, start=_job_num()) as index:
+    with claim(count, slots=per_gpu, start=_job_num(), lock_dir=LOCK_DIR) as index:
         with open_dict(cfg):
             cfg.trainer.devices = [index]
-        print(f"pin_gpu: this run holds GPU {index}")
+        print(f"pin_gpu: this run holds GPU {index} (up to {per_gpu} runs per GPU)")
         yield
 
 
 @contextmanager
-def claim(count: int, start: int = 0, lock_dir: Path = LOCK_DIR, poll_s: float = 1.0) -> Iterator[int]:
-    """Hold the first free index of 0..count-1 (searching from `start`), waiting while all are taken."""
+def claim(count: int, slots: int = 1, start: int = 0, lock_dir: Path = LOCK_DIR, poll_s: float = 1.0) -> Iterator[int]:
+    """Hold a free slot of a device 0..count-1, each device having `slots` slots; wait while all are taken.
+
+    Slot 0 of every device (searching from `start`) comes before slot 1 of any, so jobs spread over the
+    devices before they double up.
+    """
     lock_dir.mkdir(parents=True, exist_ok=True)
     while True:
-        for offset in range(count):
-            index = (start + offset) % count
-            handle = open(lock_dir / f"{index}.lock", "w")  # noqa: SIM115 - held open for the whole run
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield index
-            finally:
-                handle.close()  # closing releases the lock
-            return
+        for slot in range(slots):
+            for offset in range(count):
+                index = (start + offset) % count
+                handle = open(lock_dir / f"{index}.{slot}.lock", "w")  # noqa: SIM115 - held open for the whole run
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.close()
+                    continue
+                try:
+                    yield index
+                finally:
+                    handle.close()  # closing releases the lock
+                return
         time.sleep(poll_s)
 
 

@@ -20,7 +20,7 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, gpu_slots, resume
+from tl_lightning.run import artifacts, gpu_slots, job_share, resume
 from tl_lightning.run.config import check_config, resolve_image_size
 from tl_lightning.run.console import quiet_mode
 from tl_lightning.run.ddp import check_ddp_launch
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
     with quiet_mode(bool(cfg.get("quiet", False))), gpu_slots.pinned(cfg):
+        job_share.share_machine(cfg)  # a sweep's concurrent jobs split the CPUs
         return _train(cfg)
 
 
