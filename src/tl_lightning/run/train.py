@@ -20,12 +20,13 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, gpu_slots, resume
+from tl_lightning.run import artifacts, failures, gpu_slots, prepare, resume
 from tl_lightning.run.config import check_config, resolve_image_size
 from tl_lightning.run.console import quiet_mode
 from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
+from tl_lightning.run.schema import register_schema
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ def _train(cfg: DictConfig) -> dict:
     resolve_image_size(cfg)
     check_config(cfg)
     check_ddp_launch(cfg)
+    if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
+        prepare.ensure_imagenet(cfg.arch.name)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
@@ -157,6 +160,12 @@ def write_artifacts(
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    # Returned for Hydra sweepers (e.g. Optuna) that optimise the run's objective.
-    return train(cfg)["val_acc_best"]
+def hydra_main(cfg: DictConfig) -> float | None:
+    # Returned for Hydra sweepers (e.g. Optuna) that optimise the run's objective; NaN for a failed sweep job.
+    return failures.run_task(cfg, train)
+
+
+def main() -> None:
+    """`python -m tl_lightning` / `tl-lightning`: bad input ends as one message and exit status 2."""
+    register_schema()
+    failures.main_with_clean_errors(hydra_main)
