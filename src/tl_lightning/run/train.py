@@ -22,8 +22,9 @@ from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.run import artifacts, failures, gpu_slots, prepare, resume
 from tl_lightning.run.config import check_config, resolve_image_size
-from tl_lightning.run.console import quiet_mode
+from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
+from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
 from tl_lightning.run.schema import register_schema
@@ -33,8 +34,11 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
+    silence_known_noise()
     with quiet_mode(bool(cfg.get("quiet", False))), gpu_slots.pinned(cfg):
-        return _train(cfg)
+        metrics = _train(cfg)
+    log.info(run_summary_line(metrics, Path(cfg.paths.output_dir)))
+    return metrics
 
 
 def _train(cfg: DictConfig) -> dict:
@@ -43,6 +47,8 @@ def _train(cfg: DictConfig) -> dict:
     check_ddp_launch(cfg)
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
+    if cfg.get("print_config", True) and not progress.is_quiet():
+        print(OmegaConf.to_yaml(cfg, resolve=True), flush=True)  # what this run is, before any work
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
@@ -59,9 +65,11 @@ def _train(cfg: DictConfig) -> dict:
     datamodule.setup("fit")
     module: TransferLearningModule = instantiate(cfg.model, class_names=datamodule.classes)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    callbacks += [FiniteLossGuard(), resume.RNGState()]
+    callbacks += [FiniteLossGuard(), resume.RNGState(), EpochLines()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
+    if not quiet and cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(progress_bar())  # counts epochs from 1
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
 
     fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
