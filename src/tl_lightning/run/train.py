@@ -20,7 +20,7 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, failures, gpu_slots, prepare, resume
+from tl_lightning.run import artifacts, failures, gpu_slots, prepare, resume, tensorboard
 from tl_lightning.run.config import check_config, resolve_image_size
 from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
@@ -146,22 +146,21 @@ def write_artifacts(
 
     val_set, probs = datamodule.val_set, module.test_probs
     artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes)
-    shown = artifacts.grid_indices(len(val_set), cfg.artifacts.grid_size)
+    preds = [int(p) for p in probs.argmax(dim=1)]
+    shown = artifacts.grid_sample(preds, val_set.targets, cfg.artifacts.grid_size)
     images = denormalize(torch.stack([val_set[i][0] for i in shown]))
+    n_wrong = sum(p != t for p, t in zip(preds, val_set.targets, strict=True))
     grid = artifacts.prediction_grid(
         images,
-        preds=[int(probs[i].argmax()) for i in shown],
+        preds=[preds[i] for i in shown],
         targets=[val_set.targets[i] for i in shown],
         probs=[float(probs[i].max()) for i in shown],
         class_names=datamodule.classes,
+        title=artifacts.grid_title(tensorboard.short_name(cfg, metrics), metrics["best_epoch"], n_wrong, len(preds)),
     )
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_figure("val/predictions", grid, global_step=trainer.global_step, close=False)
-            hparams = OmegaConf.to_container(cfg, resolve=True)
-            hparams.pop("paths", None)
-            logger.log_hyperparams(hparams, {"hparams/val_acc_best": metrics["val_acc_best"] or 0.0})
-            logger.finalize("success")
+            tensorboard.write_run_summary(logger, cfg, metrics, grid)
     artifacts.save_figure(grid, out / "predictions.png")
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
