@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
+from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 # One chart per quantity with both splits (Multiline takes tag regexes).
 LAYOUT = {
@@ -42,7 +43,15 @@ class RunTensorBoardLogger(TensorBoardLogger):
 
     @rank_zero_only
     def log_run_hparams(self, params: dict[str, Any], metrics: dict[str, float], step: int) -> None:
-        super().log_hyperparams(params, metrics, step=step)
+        """The session's hparams and metrics, without an experiment summary: TensorBoard then builds the table
+        from all runs and puts the settings that differ between them (arch, strategy, ...) in its first,
+        visible columns; with each run's own summary it shows the first five by name and hides `strategy`."""
+        _, session_start, session_end = hparams_summary(params, metrics)
+        writer = self.experiment._get_file_writer()
+        writer.add_summary(session_start)
+        writer.add_summary(session_end)
+        self.log_metrics(metrics, step)
+        self.hparams.update(params)  # hparams.yaml
 
 
 def run_hparams(cfg: DictConfig, metrics: dict) -> dict[str, Any]:
