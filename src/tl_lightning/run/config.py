@@ -28,7 +28,7 @@ def check_config(cfg: DictConfig) -> None:
     if (arch_problem := unknown_arch(cfg.arch.name)) is not None:
         problems.append(arch_problem)
     if not cfg.optimizer.lr > 0:
-        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be > 0")
+        problems.append(f"optimizer.lr={cfg.optimizer.lr:g} must be > 0")  # :g: 0, not the schema's float 0.0
     if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
         problems.append(f"trainer.max_epochs={cfg.trainer.max_epochs} must be >= 1")
     if cfg.data.batch_size < 1:
