@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning import progress
@@ -47,7 +48,7 @@ def _train(cfg: DictConfig) -> dict:
     check_ddp_launch(cfg)
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
-    if cfg.get("print_config", True) and not progress.is_quiet():
+    if cfg.get("print_config", True) and not progress.is_quiet() and rank_zero_only.rank == 0:  # once under DDP
         print(OmegaConf.to_yaml(cfg, resolve=True), flush=True)  # what this run is, before any work
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
