@@ -13,6 +13,7 @@ from omegaconf import DictConfig, open_dict
 from PIL import Image
 
 from tl_lightning.conf import CONF_DIR
+from tl_lightning.run.schema import register_schema
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_DATA = SHARED / "data" / "hymenoptera_data"
@@ -43,6 +44,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def compose_cfg(overrides: list[str], output_dir: Path) -> DictConfig:
     GlobalHydra.instance().clear()
+    register_schema()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
     HydraConfig().set_config(cfg)

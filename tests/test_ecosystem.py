@@ -51,11 +51,11 @@ def test_csv_logger_beside_tensorboard_and_quiet_mode(make_cfg, capfd, monkeypat
     val = [float(r["val/acc"]) for r in rows if r.get("val/acc")]
     assert val == pytest.approx(metrics["val_acc"])
     assert list(out.glob("events.out.tfevents*")) and (out / "predictions.png").is_file()
-    assert "Caching input" not in capfd.readouterr().err
+    assert "Frozen layers: one pass" not in capfd.readouterr().err
 
     loud = make_cfg("alexnet", "mixed", "logger=csv", "quiet=false")  # its own run dir
     train(loud)
-    assert "Caching input of features" in capfd.readouterr().err
+    assert "Frozen layers: one pass over 12 images" in capfd.readouterr().err
     assert not list(Path(loud.paths.output_dir).glob("events.out.tfevents*"))
 
 

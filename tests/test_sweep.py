@@ -54,3 +54,54 @@ def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
     assert "| alexnet | extractor |" in (sweep / "summary.md").read_text().replace(
         "| 0_arch=alexnet,strategy=extractor ", ""
     )
+
+
+def sweep_cli(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    cmd = [sys.executable, "-m", "tl_lightning", "-m", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_a_failing_job_does_not_stop_the_sweep_and_the_sweep_still_reports(tiny_data, tmp_path):
+    # The case: Inception-v3 fails its size check at once, AlexNet trains; before, nothing was written.
+    sweep = tmp_path / "sweep"
+    done = sweep_cli(
+        [
+            "arch=inception_v3,alexnet",
+            "strategy=extractor",
+            "arch.weights=none",
+            "arch.image_size=64",
+            f"data.root={tiny_data}",
+            "data.num_workers=0",
+            "trainer=cpu",
+            "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false",
+            f"hydra.sweep.dir={sweep}",
+        ],
+        tmp_path,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    failed, trained = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
+    reason = (failed / "failure.txt").read_text()
+    assert reason.count("\n") == 1 and "arch.image_size=64 is too small for inception_v3" in reason
+    assert (trained / "metrics.json").is_file() and not (trained / "failure.txt").exists()
+    with open(sweep / "summary.csv") as f:
+        assert [r["arch"] for r in csv.DictReader(f)] == ["alexnet"]
+    assert (sweep / "report.md").is_file()
+    assert f"1 of 2 runs failed:\n  {failed.name}: {reason.strip()}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_sweep_whose_weights_cannot_be_had_stops_before_any_job(tiny_data, tmp_path):
+    # experiment=study's own sweep (3 archs); an empty weights folder: one message naming each arch, no sweep dir.
+    sweep, weights = tmp_path / "sweep", tmp_path / "weights"
+    weights.mkdir()
+    args = ["experiment=study", f"arch.weights={weights}", f"data.root={tiny_data}", f"hydra.sweep.dir={sweep}"]
+    done = sweep_cli(args, tmp_path, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.count("error: The sweep cannot start") == 1 and "Traceback" not in done.stderr
+    for arch in ("alexnet", "vgg16", "inception_v3"):
+        assert f"exactly one {arch}-*.pth" in done.stderr
+    assert "Launching" not in done.stdout + done.stderr
+    assert not sweep.exists()

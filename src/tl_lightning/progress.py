@@ -24,11 +24,14 @@ def set_quiet(quiet: bool) -> None:
     _state["quiet"] = bool(quiet)
 
 
-def bar(iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterator[T]:
-    """tqdm over `iterable`, or the bare iterable in quiet mode."""
+def bar(
+    iterable: Iterable[T], desc: str, total: int | None = None, unit: str = "it", leave: bool = False
+) -> Iterator[T]:
+    """tqdm over `iterable`, or the bare iterable in quiet mode. `leave=True` keeps the finished bar as a
+    line that says how long the work took."""
     if is_quiet():
         return iter(iterable)
-    return iter(tqdm(iterable, desc=desc, total=total, unit=unit, leave=False, dynamic_ncols=True))
+    return iter(tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, dynamic_ncols=True))
 
 
 def byte_bar(total: int | None, desc: str) -> tqdm:

@@ -19,7 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tl_lightning.report",
         description=__doc__.split("\n\n")[0],
-        epilog="example: python -m tl_lightning.report outputs/multirun/2026-11-28_10-00-00",
+        epilog=(
+            "Writes SWEEP_DIR/summary.csv, summary.md, report.md and report_figures/ from the runs' metrics.json,\n"
+            "val_predictions.csv and .hydra/ folders. Needs no GPU and no torch.\n\n"
+            "examples:\n"
+            "  python -m tl_lightning.report outputs/multirun/2026-11-28_10-00-00\n"
+            "  python -m tl_lightning.report docs/study"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep_dir", help="a multirun folder (outputs/multirun/<time>) holding one folder per run")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

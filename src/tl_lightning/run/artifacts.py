@@ -42,23 +42,30 @@ def plot_curves(history: dict[str, list[float]], title: str) -> Figure:
             ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=split)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    epochs = len(history["train_loss"])
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
+    fig.suptitle(f"{title}: {epochs} epoch{'s' if epochs != 1 else ''}")
     fig.tight_layout()
     return fig
 
 
 def prediction_grid(
-    images: torch.Tensor, preds: list[int], targets: list[int], probs: list[float], class_names: list[str]
+    images: torch.Tensor,
+    preds: list[int],
+    targets: list[int],
+    probs: list[float],
+    class_names: list[str],
+    title: str = "",
 ) -> Figure:
     """The assignment's visualize_model: val images titled predicted / true, wrong ones in red."""
     n = len(images)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(3 * cols, 3.2 * rows))
+    # Constrained layout reserves room for every two-line title and the suptitle, so rows never overlap.
+    fig = Figure(figsize=(3 * cols, 3.4 * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -75,7 +82,8 @@ def prediction_grid(
                 spine.set(visible=True, color="red", linewidth=3)
             ax.axis("on")
             ax.set(xticks=[], yticks=[])
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -98,3 +106,19 @@ def grid_indices(n_samples: int, n_shown: int) -> list[int]:
     """Evenly spaced val indices, so a class-sorted ImageFolder shows every class."""
     n_shown = min(n_shown, n_samples)
     return [round(i * (n_samples - 1) / max(n_shown - 1, 1)) for i in range(n_shown)]
+
+
+def grid_sample(preds: list[int], targets: list[int], n_shown: int) -> list[int]:
+    """Val indices for the grid: the mistakes first (evenly spread if there are more than fit), then correct
+    ones evenly spread over the (class-sorted) val set, up to `n_shown`."""
+    wrong = [i for i, (p, t) in enumerate(zip(preds, targets, strict=True)) if p != t]
+    right = [i for i, (p, t) in enumerate(zip(preds, targets, strict=True)) if p == t]
+    shown = [wrong[i] for i in grid_indices(len(wrong), n_shown)] if wrong else []
+    room = n_shown - len(shown)
+    return shown + ([right[i] for i in grid_indices(len(right), room)] if right and room > 0 else [])
+
+
+def grid_title(run: str, epoch: int | None, n_wrong: int, n_total: int) -> str:
+    """Says which run and which epoch's weights the grid shows, and how many val images they get wrong."""
+    at = f"epoch {epoch} (best checkpoint)" if epoch is not None else "the last epoch"
+    return f"{run}: val predictions at {at}; {n_wrong} of {n_total} wrong, mistakes shown first"

@@ -15,6 +15,7 @@ from tl_lightning.errors import UserError
 from tl_lightning.model.archs import ARCHS, build_backbone, get_spec
 from tl_lightning.model.freezing import apply_freeze
 from tl_lightning.model.weights import check_compatible, read_state_dict, weights_file
+from tl_lightning.run.prepare import ways_out
 
 
 class ConfigError(UserError, ValueError):
@@ -27,7 +28,7 @@ def check_config(cfg: DictConfig) -> None:
     if (arch_problem := unknown_arch(cfg.arch.name)) is not None:
         problems.append(arch_problem)
     if not cfg.optimizer.lr > 0:
-        problems.append(f"optimizer.lr={cfg.optimizer.lr} must be > 0")
+        problems.append(f"optimizer.lr={cfg.optimizer.lr:g} must be > 0")  # :g: 0, not the schema's float 0.0
     if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
         problems.append(f"trainer.max_epochs={cfg.trainer.max_epochs} must be >= 1")
     if cfg.data.batch_size < 1:
@@ -97,7 +98,7 @@ def _weights_problems(model: nn.Module, arch: str, weights: str | None) -> list[
         path = weights_file(arch, weights)
         check_compatible(model, get_spec(arch), read_state_dict(path), str(path))
     except UserError as err:
-        return [str(err)]
+        return [f"{str(err).rstrip('.')}. {ways_out(arch)}"]
     return []
 
 

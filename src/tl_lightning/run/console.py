@@ -15,6 +15,28 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from tl_lightning import progress
 
 _LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+# Where Lightning's rank_zero_info messages (its litlogger advert among them) are logged.
+_RANK_ZERO_LOGGER = "lightning.pytorch.utilities.rank_zero"
+
+
+class _NoLitLoggerTip(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def silence_known_noise() -> None:
+    """Two messages on every run that no user of this package can act on, silenced where they arise:
+    Lightning's advert for its cloud logger (a filter on the one logger that emits it), and a FutureWarning
+    torch raises for Lightning's own _pytree helper (a warnings filter on that module only)."""
+    logger = logging.getLogger(_RANK_ZERO_LOGGER)
+    if not any(isinstance(f, _NoLitLoggerTip) for f in logger.filters):
+        logger.addFilter(_NoLitLoggerTip())
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+        module=r"lightning\.pytorch\.utilities\._pytree",
+    )
 
 
 @contextmanager

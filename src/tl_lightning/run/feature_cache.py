@@ -99,7 +99,9 @@ def capture_inputs(
     handle = model.get_submodule(tap).register_forward_pre_hook(hook)
     labels = []
     try:
-        for x, y in progress.bar(loader, f"Caching input of {tap}", unit="batch"):
+        # Says what the user waits for (the frozen layers, once, over the images), and stays as a timed line.
+        label = f"Frozen layers: one pass over {len(loader.dataset)} images"
+        for x, y in progress.bar(loader, label, unit="batch", leave=True):
             with suppress(_Stop), precision():
                 model(x.to(device, non_blocking=True))
             labels.append(y)

@@ -1,8 +1,15 @@
-"""End of a multirun: the summary table and the sweep report, written into the sweep dir."""
+"""Start and end of a multirun: shared inputs obtained once before the jobs; after them the summary table,
+the sweep report and the list of failed runs, written into the sweep dir whatever happened to the jobs.
+
+A failed job leaves failure.txt (one line: why) in its run folder and returns NaN (run/failures.py), so
+Hydra's launcher goes on with the next job and this callback's end hook always runs. The sweep then exits
+with status 1 when any job failed.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +17,46 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from tl_lightning import report
+from tl_lightning.errors import UserError
 from tl_lightning.report.summary import write_summary
+from tl_lightning.run.failures import BAD_INPUT_EXIT, read_failure
+from tl_lightning.run.prepare import prepare_sweep
 
 log = logging.getLogger(__name__)
+FAILED_SWEEP_EXIT = 1
 
 
 class SweepSummary(Callback):
-    """Hydra callback: writes summary.csv, summary.md and report.md into the sweep dir."""
+    """Hydra callback (conf/hydra/default.yaml): prepare inputs at the start, report at the end."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's exception into a warning and goes on, so stop here, before Hydra has
+        # created the sweep dir: one message, exit status 2.
+        try:
+            prepare_sweep(config)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(BAD_INPUT_EXIT) from None
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         for name, write in (("summary", write_summary), ("report", _write_report)):
             try:
                 write(sweep_dir)
-            except Exception:  # the runs are done and saved; a reporting bug must not fail the sweep
+            except Exception:  # the runs are done and saved; a reporting bug must not hide the failures below
                 log.exception("Sweep %s failed; rerun: python -m tl_lightning.report %s", name, sweep_dir)
+        failed = failed_runs(sweep_dir)
+        if failed:
+            runs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+            lines = [f"  {name}: {reason}" for name, reason in failed]
+            print(f"{len(failed)} of {len(runs)} runs failed:\n" + "\n".join(lines), file=sys.stderr)
+            raise SystemExit(FAILED_SWEEP_EXIT)
+
+
+def failed_runs(sweep_dir: Path) -> list[tuple[str, str]]:
+    """(run folder name, one-line reason) for every run of the sweep that left failure.txt."""
+    found = ((p.name, read_failure(p)) for p in sorted(sweep_dir.iterdir()) if p.is_dir())
+    return [(name, reason) for name, reason in found if reason is not None]
 
 
 def _write_report(sweep_dir: Path) -> None:

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning import progress
@@ -20,27 +21,36 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, gpu_slots, job_share, resume
+from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, resume, tensorboard
 from tl_lightning.run.config import check_config, resolve_image_size
-from tl_lightning.run.console import quiet_mode
+from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
+from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
+from tl_lightning.run.schema import register_schema
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
+    silence_known_noise()
     with quiet_mode(bool(cfg.get("quiet", False))), gpu_slots.pinned(cfg):
         job_share.share_machine(cfg)  # a sweep's concurrent jobs split the CPUs
-        return _train(cfg)
+        metrics = _train(cfg)
+    log.info(run_summary_line(metrics, Path(cfg.paths.output_dir)))
+    return metrics
 
 
 def _train(cfg: DictConfig) -> dict:
     resolve_image_size(cfg)
     check_config(cfg)
     check_ddp_launch(cfg)
+    if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
+        prepare.ensure_imagenet(cfg.arch.name)
+    if cfg.get("print_config", True) and not progress.is_quiet() and rank_zero_only.rank == 0:  # once under DDP
+        print(OmegaConf.to_yaml(cfg, resolve=True), flush=True)  # what this run is, before any work
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
@@ -57,9 +67,11 @@ def _train(cfg: DictConfig) -> dict:
     datamodule.setup("fit")
     module: TransferLearningModule = instantiate(cfg.model, class_names=datamodule.classes)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    callbacks += [FiniteLossGuard(), resume.RNGState()]
+    callbacks += [FiniteLossGuard(), resume.RNGState(), EpochLines()]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
+    if not quiet and cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(progress_bar())  # counts epochs from 1
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
 
     fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
@@ -136,28 +148,33 @@ def write_artifacts(
 
     val_set, probs = datamodule.val_set, module.test_probs
     artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes)
-    shown = artifacts.grid_indices(len(val_set), cfg.artifacts.grid_size)
+    preds = [int(p) for p in probs.argmax(dim=1)]
+    shown = artifacts.grid_sample(preds, val_set.targets, cfg.artifacts.grid_size)
     images = denormalize(torch.stack([val_set[i][0] for i in shown]))
+    n_wrong = sum(p != t for p, t in zip(preds, val_set.targets, strict=True))
     grid = artifacts.prediction_grid(
         images,
-        preds=[int(probs[i].argmax()) for i in shown],
+        preds=[preds[i] for i in shown],
         targets=[val_set.targets[i] for i in shown],
         probs=[float(probs[i].max()) for i in shown],
         class_names=datamodule.classes,
+        title=artifacts.grid_title(tensorboard.short_name(cfg, metrics), metrics["best_epoch"], n_wrong, len(preds)),
     )
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.experiment.add_figure("val/predictions", grid, global_step=trainer.global_step, close=False)
-            hparams = OmegaConf.to_container(cfg, resolve=True)
-            hparams.pop("paths", None)
-            logger.log_hyperparams(hparams, {"hparams/val_acc_best": metrics["val_acc_best"] or 0.0})
-            logger.finalize("success")
+            tensorboard.write_run_summary(logger, cfg, metrics, grid)
     artifacts.save_figure(grid, out / "predictions.png")
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> float | None:
-    # Returned for Hydra sweepers (e.g. Optuna) that optimise the run's objective.
-    return train(cfg)["val_acc_best"]
+def hydra_main(cfg: DictConfig) -> float | None:
+    # Returned for Hydra sweepers (e.g. Optuna) that optimise the run's objective; NaN for a failed sweep job.
+    return failures.run_task(cfg, train)
+
+
+def main() -> None:
+    """`python -m tl_lightning` / `tl-lightning`: bad input ends as one message and exit status 2."""
+    register_schema()
+    failures.main_with_clean_errors(hydra_main)

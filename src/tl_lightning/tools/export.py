@@ -1,11 +1,19 @@
 """Export a run's best model to TorchScript and ONNX, and check both against the checkpoint.
 
-    python -m tl_lightning.export ckpt=outputs/runs/.../checkpoints/best.ckpt
-    python -m tl_lightning.export ckpt=... out=exported/ formats=torchscript
+usage: python -m tl_lightning.export ckpt=FILE [out=DIR] [formats=torchscript,onnx]
 
-Writes model.ts, model.onnx and model.json (class names and preprocessing) next to the checkpoint
-or into `out=`. Both models take a normalized NCHW float batch (see model.json) and return the
-main logits. ONNX needs the `export` extra (onnx, onnxscript; onnxruntime for the check).
+arguments (key=value):
+  ckpt     a run's checkpoint, e.g. outputs/runs/<run>/checkpoints/best.ckpt (required)
+  out      the folder to write into; default: the checkpoint's folder
+  formats  a comma list of torchscript and onnx (default: both)
+
+examples:
+  python -m tl_lightning.export ckpt=outputs/runs/.../checkpoints/best.ckpt
+  python -m tl_lightning.export ckpt=... out=exported/ formats=torchscript
+
+Writes model.ts, model.onnx and model.json (class names and preprocessing). Both models take a normalized
+NCHW float batch (see model.json) and return the main logits. ONNX needs the `export` extra (onnx,
+onnxscript; onnxruntime for the check).
 """
 
 from __future__ import annotations

@@ -1,9 +1,19 @@
 """Classify images with a trained checkpoint: the checkpoint alone gives classes and preprocessing.
 
-    python -m tl_lightning.predict ckpt=outputs/runs/.../checkpoints/best.ckpt input=photo.jpg
-    python -m tl_lightning.predict ckpt=... input=some/folder out=preds.csv device=cuda batch_size=32
+usage: python -m tl_lightning.predict ckpt=FILE input=IMAGE_OR_FOLDER [out=CSV] [device=cpu] [batch_size=16]
 
-Prints `path<TAB>class<TAB>prob` per image and writes the same to a CSV (path,class,prob).
+arguments (key=value):
+  ckpt        a run's checkpoint, e.g. outputs/runs/<run>/checkpoints/best.ckpt (required)
+  input       one image, or a folder searched recursively for images (required)
+  out         the CSV to write (path,class,prob); default: predictions.csv in the current folder
+  device      cpu (default), cuda, cuda:1 or auto
+  batch_size  images per forward pass (default 16)
+
+examples:
+  python -m tl_lightning.predict ckpt=outputs/runs/.../checkpoints/best.ckpt input=photo.jpg
+  python -m tl_lightning.predict ckpt=... input=some/folder out=preds.csv device=cuda batch_size=32
+
+Prints `path<TAB>class<TAB>prob` per image and writes the same to the CSV.
 """
 
 from __future__ import annotations

@@ -1,11 +1,20 @@
 """Fill the caches on a machine with network, for compute nodes without it.
 
-    python -m tl_lightning.prefetch arch=alexnet,vgg16,mobilenet_v2 [data.root=DIR]
+usage: python -m tl_lightning.prefetch [arch=A,B,...] [data.root=DIR]
 
-downloads the dataset into data.root (default: $TL_DATA_DIR, else data/hymenoptera_data, as training
-resolves it) and each arch's ImageNet weights into torchvision's cache ($TORCH_HOME/hub/checkpoints).
-`arch` takes config names (conf/arch/*.yaml) or any torchvision classification model name. Point
-TL_DATA_DIR and TORCH_HOME of the compute nodes at the same (shared) folders and nothing is fetched there.
+arguments (key=value):
+  arch       a comma list of config names (conf/arch/*.yaml) or torchvision classification model names;
+             default: alexnet,vgg16,inception_v3
+  data.root  where the dataset goes; default: $TL_DATA_DIR, else data/hymenoptera_data (as training
+             resolves it)
+
+examples:
+  python -m tl_lightning.prefetch                                   # the study's data and three nets
+  python -m tl_lightning.prefetch arch=alexnet,mobilenet_v2 data.root=/shared/hymenoptera_data
+
+Downloads the dataset into data.root and each arch's ImageNet weights into torchvision's cache
+($TORCH_HOME/hub/checkpoints). Point TL_DATA_DIR and TORCH_HOME of the compute nodes at the same (shared)
+folders and nothing is fetched there.
 """
 
 from __future__ import annotations

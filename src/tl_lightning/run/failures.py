@@ -1,0 +1,133 @@
+"""How a run fails: bad input as one clean message with exit status 2, no empty run folder left behind,
+and in a sweep a `failure.txt` in the job's folder while the other jobs go on.
+
+Bad input is a `UserError` (also when Hydra's instantiate wraps one), a config that does not compose, or
+a value of the wrong type (OmegaConf's validation). Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from tl_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+FAILURE_FILE = "failure.txt"
+BAD_INPUT_EXIT = 2
+# What Hydra writes into a run folder before the task starts; a folder holding nothing else had no work done.
+_HYDRA_BOOKKEEPING = (".hydra",)
+
+
+def _chain(err: BaseException | None) -> Iterator[BaseException]:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def user_message(err: BaseException) -> str | None:
+    """The message for an error caused by the user's input; None for a bug."""
+    for link in _chain(err):
+        if isinstance(link, UserError):
+            return str(link).strip()
+    if isinstance(err, InstantiationException) and isinstance(err.__cause__, TypeError):
+        # An unknown keyword for a _target_ (a typo in an open node such as trainer or optimizer).
+        return f"{str(err).splitlines()[0].rstrip(':')}: {err.__cause__} (check the spelling of that setting)"
+    if isinstance(err, InstantiationException) and isinstance(err.__cause__, ValueError):
+        return str(err.__cause__)  # a value from the config that its target refuses, e.g. an image size"
+    if isinstance(err, (ConfigCompositionException, OverrideParseException)):
+        cause = err.__cause__
+        if isinstance(cause, OmegaConfBaseException):
+            return f"{err}: {_omegaconf_message(cause)}"
+        return str(err).strip()
+    if isinstance(err, OmegaConfBaseException):
+        return _omegaconf_message(err)
+    return None
+
+
+def _omegaconf_message(err: OmegaConfBaseException) -> str:
+    # OmegaConf appends full_key/object_type lines to its message; the key is named once, in front.
+    key = getattr(err, "full_key", None)
+    text = (getattr(err, "msg", None) or str(err)).strip().splitlines()[0]
+    return f"{key}: {text}" if key else text
+
+
+def one_line(message: str) -> str:
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+def main_with_clean_errors(hydra_main: Callable[[], object]) -> None:
+    """Run the Hydra app; bad input (from composition, the task, or a sweep's start) ends as one message."""
+    user_wants_traces = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    # Hydra then re-raises instead of printing its own report, so bad input and bugs can be told apart.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_main()
+    except Exception as err:
+        message = user_message(err)
+        if message is None or user_wants_traces:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(BAD_INPUT_EXIT) from None
+
+
+def run_task(cfg: DictConfig, task: Callable[[DictConfig], dict]) -> float | None:
+    """One run or one sweep job. A single run refused for bad input prints one message and exits 2 (a
+    SystemExit passes Hydra's job wrapper untouched); a bug keeps its traceback. A sweep job writes
+    failure.txt and returns NaN, so the launcher runs the next job and the sweep still reports."""
+    out = Path(cfg.paths.output_dir)
+    (out / FAILURE_FILE).unlink(missing_ok=True)  # a re-run (resume=true) of a job that failed before
+    try:
+        return task(cfg)["val_acc_best"]
+    except Exception as err:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            _record_failure(out, err)
+            return float("nan")
+        remove_if_untouched(out)
+        if (message := user_message(err)) is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(BAD_INPUT_EXIT) from None
+
+
+def remove_if_untouched(out: Path) -> None:
+    """Delete a run folder that holds only Hydra's bookkeeping (.hydra/, the log): the run was refused."""
+    if not out.is_dir():
+        return
+    if all(p.name in _HYDRA_BOOKKEEPING or p.suffix == ".log" for p in out.iterdir()):
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _record_failure(out: Path, err: Exception) -> None:
+    message = user_message(err)
+    reason = one_line(message) if message is not None else one_line(f"{type(err).__name__}: {err}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / FAILURE_FILE).write_text(reason + "\n")
+    log.error("Run failed: %s", reason)
+    if message is None:  # a bug: its traceback goes into the job's log file, not over the sweep's console
+        _to_log_files("".join(traceback.format_exception(err)))
+
+
+def _to_log_files(text: str) -> None:
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.stream.write(text)
+            handler.flush()
+
+
+def read_failure(run_dir: Path) -> str | None:
+    path = run_dir / FAILURE_FILE
+    return path.read_text().strip() if path.is_file() else None

@@ -1,0 +1,48 @@
+"""What a new user sees of a single run: the config, one line per epoch (also in train.log), epochs counted
+from 1, a closing summary line, caching bars in user terms, and none of Lightning's known noise."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tl_lightning.run.epochs import epoch_line, run_summary_line
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_single_run_reports_each_epoch_and_ends_with_one_summary_line(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env.pop("TL_QUIET", None)
+    args = ["arch=alexnet", "arch.weights=none", "arch.image_size=64", f"data.root={tiny_data}", "data.num_workers=0"]
+    args += ["trainer=cpu", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tl_lightning", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    console = done.stdout + done.stderr
+    assert "arch:\n  name: alexnet\n" in done.stdout  # the resolved config, printed first
+    for epoch in (1, 2):
+        pattern = rf"epoch {epoch}/2  train loss \d\.\d{{4}} acc \d\.\d{{4}} \| val loss \d\.\d{{4}} acc \d\.\d{{4}}"
+        assert re.search(pattern, console) and re.search(pattern, (run_dir / "train.log").read_text())
+    assert "Epoch 2/2" in console and "Epoch 0/" not in console  # the bar counts from 1 too
+    summary = (
+        rf"alexnet/extractor: best val acc \d\.\d{{3}} at epoch [12], last \d\.\d{{3}}, \d+ s, outputs in {run_dir}"
+    )
+    assert re.search(summary, console) and re.search(summary, (run_dir / "train.log").read_text())
+    assert "Frozen layers: one pass over 12 images" in console and "Caching input of" not in console
+    assert "litlogger" not in console and "LeafSpec" not in console
+
+
+def test_epoch_and_summary_lines_count_epochs_from_one():
+    history = {"train_loss": [0.7, 0.5], "train_acc": [0.5, 0.75], "val_loss": [0.6, 0.4], "val_acc": [0.6, 0.9]}
+    line = epoch_line(history, 1, 25, 3.04)
+    assert line == "epoch 2/25  train loss 0.5000 acc 0.7500 | val loss 0.4000 acc 0.9000 | 3.0 s"
+    metrics = {"arch": "vgg16", "strategy": "mixed", "val_acc_best": 0.902, "best_epoch": 4, "val_acc_last": 0.889}
+    assert run_summary_line({**metrics, "wall_s": 46.2}, Path("out")) == (
+        "vgg16/mixed: best val acc 0.902 at epoch 4, last 0.889, 46 s, outputs in out"
+    )
