@@ -11,6 +11,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from tl_lightning.run.atomic import atomic_open, atomic_write
+
 
 def summarize(history: dict[str, list[float]], **extra: object) -> dict:
     """metrics.json content: per-epoch lists plus best/last val accuracy (epochs count from 1)."""
@@ -27,9 +29,9 @@ def summarize(history: dict[str, list[float]], **extra: object) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)  # readers (the sweep summary) never see a half-written file
+    # Atomic: readers (the sweep summary) never see a half-written file, and a kill keeps the previous one.
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2))
 
 
 def plot_curves(history: dict[str, list[float]], title: str) -> Figure:
@@ -80,13 +82,15 @@ def prediction_grid(
 
 
 def save_figure(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=100, format=path.suffix.lstrip(".") or "png"))
 
 
 def write_predictions_csv(
     path: Path, samples: list[tuple[str, int]], probs: torch.Tensor, class_names: list[str]
 ) -> None:
-    with open(path, "w", newline="") as f:
+    # surrogateescape: a file name that is not valid UTF-8 (any bytes a directory listing returns) is written as
+    # its original bytes instead of crashing the run after training; csv quotes commas, quotes and newlines.
+    with atomic_open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "true", "pred", "prob"])
         for (file, target), p in zip(samples, probs, strict=True):

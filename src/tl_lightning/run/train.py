@@ -26,13 +26,16 @@ from tl_lightning.run.console import quiet_mode
 from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
+from tl_lightning.run.lock import run_folder_lock
+from tl_lightning.run.settings import RunSettings, run_settings
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
-    with quiet_mode(bool(cfg.get("quiet", False))), gpu_slots.pinned(cfg):
+    out = Path(cfg.paths.output_dir)
+    with quiet_mode(bool(cfg.get("quiet", False))), run_folder_lock(out), gpu_slots.pinned(cfg):
         return _train(cfg)
 
 
@@ -44,7 +47,6 @@ def _train(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
         return finished
-    ckpt_path = resume.checkpoint_to_resume(cfg, out)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")  # TF32 where there are tensor cores; no effect on CPU
     # Determinism needs deterministic kernels, not NaN-filled new buffers (a debugging aid costing ~10 % on CPU).
@@ -54,9 +56,10 @@ def _train(cfg: DictConfig) -> dict:
     datamodule: ImageFolderDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    ckpt_path = resume.checkpoint_to_resume(cfg, out, datamodule.classes)
     module: TransferLearningModule = instantiate(cfg.model, class_names=datamodule.classes)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    callbacks += [FiniteLossGuard(), resume.RNGState()]
+    callbacks += [FiniteLossGuard(), resume.RNGState(), RunSettings(run_settings(cfg, datamodule.classes))]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)

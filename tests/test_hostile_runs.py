@@ -1,0 +1,129 @@
+"""Hostile inputs to a run's folder: resuming another experiment, plateaus, re-runs, two runs, kills mid-write."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import write_image_folder
+from test_resume import cli_overrides, launch
+from tl_lightning.model.checkpoint import CheckpointError
+from tl_lightning.run.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_resume_refuses_a_checkpoint_of_another_experiment_naming_the_differences(make_cfg):
+    train(make_cfg("alexnet", "finetune"))
+    cfg = make_cfg("alexnet", "finetune", "resume=true", "seed=1", "optimizer.lr=0.001", "trainer.max_epochs=2")
+    (Path(cfg.paths.output_dir) / "metrics.json").unlink()  # as if killed
+    with pytest.raises(CheckpointError) as err:
+        train(cfg)
+    message = str(err.value)
+    assert "seed: checkpoint 0, this run 1" in message
+    assert "optimizer.lr: checkpoint 0.0001, this run 0.001" in message
+    assert "data.batch_size" not in message and "trainer.max_epochs" not in message
+
+
+def test_resume_refuses_renamed_classes(tmp_path, make_cfg):
+    data = write_image_folder(tmp_path / "data", {"train": 3, "val": 2})
+    first = make_cfg("alexnet", "finetune", f"data.root={data}")
+    train(first)
+    (Path(first.paths.output_dir) / "metrics.json").unlink()
+    for split in ("train", "val"):
+        (data / split / "bees").rename(data / split / "wasps")
+    with pytest.raises(CheckpointError, match=r"classes: checkpoint \['ants', 'bees'\], this run \['ants', 'wasps'\]"):
+        train(make_cfg("alexnet", "finetune", f"data.root={data}", "resume=true"))
+
+
+def test_last_ckpt_is_the_last_epoch_of_a_plateaued_run(make_cfg):
+    # A learning rate this small leaves every prediction, so val/acc, unchanged: it never improves after epoch 1.
+    cfg = make_cfg("alexnet", "finetune", "optimizer.lr=1e-30", "trainer.max_epochs=3")
+    metrics = train(cfg)
+    assert len(set(metrics["val_acc"])) == 1
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    assert torch.load(folder / "best.ckpt", weights_only=True)["epoch"] == 0
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2
+
+    more = make_cfg("alexnet", "finetune", "optimizer.lr=1e-30", "trainer.max_epochs=4", "resume=true")
+    (Path(more.paths.output_dir) / "metrics.json").unlink()
+    assert train(more)["val_acc"] == metrics["val_acc"] + metrics["val_acc"][:1]  # resumed after epoch 3
+
+
+def test_a_rerun_into_its_folder_overwrites_checkpoints_instead_of_writing_v1(make_cfg):
+    cfg = make_cfg("alexnet", "extractor")
+    train(cfg)
+    (Path(cfg.paths.output_dir) / "metrics.json").unlink()
+    train(make_cfg("alexnet", "extractor"))
+    names = sorted(p.name for p in (Path(cfg.paths.output_dir) / "checkpoints").iterdir())
+    assert names == ["best.ckpt", "last.ckpt"]
+
+
+def test_resume_takes_the_newest_last_checkpoint(make_cfg, capsys):
+    cfg = make_cfg("alexnet", "finetune")
+    train(cfg)
+    folder = Path(cfg.paths.output_dir) / "checkpoints"
+    (Path(cfg.paths.output_dir) / "metrics.json").unlink()
+    os.utime(folder / "last.ckpt", ns=(1, 1))  # older than the -v1 file an older version of a re-run wrote
+    shutil.copy(folder / "best.ckpt", folder / "last-v1.ckpt")
+    train(make_cfg("alexnet", "finetune", "resume=true", "trainer.max_epochs=2"))
+    assert f"Resuming from {folder / 'last-v1.ckpt'}" in capsys.readouterr().out
+
+
+def test_a_second_run_into_a_busy_run_folder_is_refused(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*cli_overrides(tiny_data), f"hydra.run.dir={run_dir}"]
+    first = launch(args, tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while not (run_dir / "paused").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()[0][-3000:]
+            time.sleep(0.1)
+        second = launch([*args, "trainer.max_epochs=1"], tmp_path)
+        output = second.communicate(timeout=300)[0]
+        assert second.returncode != 0, output[-3000:]
+        assert f"Run folder {run_dir} is in use by pid {first.pid}" in output
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate()
+    assert not (run_dir / "metrics.json").exists()
+
+
+SAVE_UNDER_FILE_SIZE_LIMIT = """
+import resource, signal, sys, torch
+from hydra.utils import instantiate
+from conftest import compose_cfg
+cfg = compose_cfg(["trainer=cpu"], sys.argv[2])
+io = instantiate(cfg.trainer).strategy.checkpoint_io
+io.save_checkpoint({"x": torch.zeros(10)}, sys.argv[1])
+# Writing past 200 kB: SIGXFSZ kills the process mid-write (a kill -9), or, ignored, the write fails (a full disk).
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL if sys.argv[3] == "kill" else signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+io.save_checkpoint({"x": torch.zeros(1_000_000)}, sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("how", ["kill", "full-disk"])
+def test_a_kill_or_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, how):
+    # The temp dir on another filesystem (tmpfs) than the run folder is the case that lost checkpoints.
+    other_fs = Path("/dev/shm")
+    if not other_fs.is_dir():
+        pytest.skip("no /dev/shm")
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    env = {**os.environ, "TMPDIR": str(other_fs), "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO / 'tests'}"}
+    code = SAVE_UNDER_FILE_SIZE_LIMIT
+    args = [sys.executable, "-c", code, str(ckpt), str(tmp_path / "run"), how]
+    proc = subprocess.run(args, env=env, capture_output=True)
+    assert proc.returncode == (-signal.SIGXFSZ if how == "kill" else 1), proc.stderr.decode()[-3000:]
+    assert torch.equal(torch.load(ckpt, weights_only=True)["x"], torch.zeros(10))
+    left = sorted(p.name for p in ckpt.parent.iterdir())
+    # A failed write removes its temp file; a killed one leaves its hidden .tmp (never read as a checkpoint).
+    assert left == ["last.ckpt"] or (how == "kill" and len(left) == 2 and left[0].endswith(".tmp"))
