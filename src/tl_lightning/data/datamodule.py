@@ -34,7 +34,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         image_size: int,
         batch_size: int = 4,
         num_workers: int = 2,
-        download: bool = True,
+        download: bool | str = "auto",
         url: str = URL,
         on_bad_image: str = "error",
         decode_once: bool = True,

@@ -35,6 +35,8 @@ def check_config(cfg: DictConfig) -> None:
     strategies = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
     if cfg.strategy.name not in strategies:
         problems.append(f"strategy={cfg.strategy.name!r} is unknown: choose one of {', '.join(strategies)}")
+    if cfg.data.get("download", "auto") not in ("auto", True, False):
+        problems.append(f"data.download={cfg.data.download!r} must be auto, true or false")
     on_bad = cfg.data.get("on_bad_image", "error")
     if on_bad not in ON_BAD_IMAGE:
         problems.append(f"data.on_bad_image={on_bad!r} must be one of {', '.join(ON_BAD_IMAGE)}")
