@@ -102,3 +102,9 @@ def grid_indices(n_samples: int, n_shown: int) -> list[int]:
     """Evenly spaced val indices, so a class-sorted ImageFolder shows every class."""
     n_shown = min(n_shown, n_samples)
     return [round(i * (n_samples - 1) / max(n_shown - 1, 1)) for i in range(n_shown)]
+
+
+def printable(name: str) -> str:
+    """`name` for text drawn in figures: a file or class name that is not valid UTF-8 (os.listdir returns its
+    bytes as surrogates, which fonts cannot draw) shows U+FFFD where the undecodable bytes were."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -145,7 +145,7 @@ def write_artifacts(
         preds=[int(probs[i].argmax()) for i in shown],
         targets=[val_set.targets[i] for i in shown],
         probs=[float(probs[i].max()) for i in shown],
-        class_names=datamodule.classes,
+        class_names=[artifacts.printable(c) for c in datamodule.classes],
     )
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
