@@ -105,3 +105,19 @@ def test_too_small_image_size_is_refused_before_the_scan(data, make_cfg):
     (data / "train" / "ants" / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ConfigError, match="arch.image_size=32 is too small for alexnet: the minimum is 63 px"):
         train(make_cfg("alexnet", "extractor", f"data.root={data}", "arch.image_size=32"))
+
+
+def test_an_unwritable_spill_folder_is_named_with_the_fix(tmp_path, monkeypatch):
+    root = write_image_folder(tmp_path / "data", {"train": 2})
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path / "file" / "cache"))  # unwritable, even for root
+    with pytest.raises(DatasetError, match=r"Cannot spill 0 MB of decoded images to .*point TL_CACHE_DIR"):
+        DecodedImages(ImageFolder(root / "train"), 40, lambda x: x, memory_limit_mb=0)
+
+
+def test_spilling_works_with_file_names_that_are_not_utf8(tmp_path):
+    root = write_image_folder(tmp_path / "data", {"train": 2})
+    folder = os.fsencode(root / "train" / "ants")
+    os.rename(os.path.join(folder, b"ants_0.jpg"), os.path.join(folder, b"\xff.jpg"))
+    images = DecodedImages(ImageFolder(root / "train"), 40, lambda x: x, memory_limit_mb=0)
+    assert images.spilled and len(images) == 4

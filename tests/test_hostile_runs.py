@@ -139,6 +139,8 @@ def test_a_kill_or_full_disk_during_a_checkpoint_write_keeps_a_whole_checkpoint(
     args = [sys.executable, "-c", SAVE_CHECKPOINTS, str(ckpt), str(tmp_path / "run"), how]
     proc = subprocess.run(args, env=env, capture_output=True, timeout=300)
     assert proc.returncode == (-signal.SIGKILL if how == "kill" else 1), proc.stderr.decode()[-3000:]
+    if how == "full-disk":
+        assert f"Cannot write {ckpt}: the disk is full (the previous version of the file" in proc.stderr.decode()
     saved = torch.load(ckpt, weights_only=True)["x"]  # whole: the old checkpoint, or (killed after) the new one
     assert torch.equal(saved, torch.zeros(10) if how == "full-disk" else torch.ones(25_000_000))
     left = sorted(p.name for p in ckpt.parent.iterdir())

@@ -77,10 +77,16 @@ class DecodedImages(Dataset):
     def _allocate(paths: list[str], short_side: int, size: int, spill: bool) -> np.ndarray:
         if not spill:
             return np.empty(size, dtype=np.uint8)
-        key = hashlib.sha256(f"{short_side}\0{chr(0).join(paths)}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{short_side}\0{chr(0).join(paths)}".encode(errors="surrogateescape")).hexdigest()[:16]
         path = cache_dir() / f"decoded-{key}.npy"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(size,))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(size,))
+        except OSError as err:
+            raise DatasetError(
+                f"Cannot spill {size / 2**20:.0f} MB of decoded images to {path} ({err.strerror}): point TL_CACHE_DIR "
+                f"at a writable folder with space, or raise data.memory_limit_mb to keep them in RAM."
+            ) from err
 
     def __len__(self) -> int:
         return len(self.samples)

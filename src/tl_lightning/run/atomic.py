@@ -66,7 +66,7 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _explain(err: OSError, path: Path) -> OutputFolderError:
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         why = "the disk is full (the previous version of the file, if any, is intact): free space and re-run"
     elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         why = "the folder is not writable: fix its permissions or choose another output folder"

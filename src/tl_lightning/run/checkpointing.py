@@ -9,6 +9,7 @@ conf/callbacks/default.yaml.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
@@ -26,7 +27,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options.")
-        atomic_write(os.fspath(path), lambda f: torch.save(checkpoint, f))
+        # Serialised in memory first (as Lightning's own writer does), so a full disk surfaces as the OSError of a
+        # plain write, which atomic_write names, rather than as an error deep inside torch's zip writer.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write(os.fspath(path), lambda f: f.write(buffer.getbuffer()))
 
 
 class EpochCheckpoint(ModelCheckpoint):
