@@ -4,7 +4,9 @@ files rewritten behind the scan cache, and a spill that must not hold every imag
 from __future__ import annotations
 
 import os
+import struct
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,14 @@ def test_spilling_works_with_file_names_that_are_not_utf8(tmp_path):
     os.rename(os.path.join(folder, b"ants_0.jpg"), os.path.join(folder, b"\xff.jpg"))
     images = DecodedImages(ImageFolder(root / "train"), 40, lambda x: x, memory_limit_mb=0)
     assert images.spilled and len(images) == 4
+
+
+def test_a_65_byte_png_declaring_ten_billion_pixels_is_named(data):
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 1, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    (data / "val" / "ants" / "tiny.png").write_bytes(png)
+    with pytest.raises(BadImagesError, match=r"tiny.png: declares too many pixels to decode .*data.max_image_pixels"):
+        check_dataset(data)

@@ -16,6 +16,7 @@ import torch
 from conftest import write_image_folder
 from test_resume import cli_overrides, launch
 from tl_lightning.model.checkpoint import CheckpointError
+from tl_lightning.run.lock import RunFolderBusyError, run_folder_lock
 from tl_lightning.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,3 +146,25 @@ def test_a_kill_or_full_disk_during_a_checkpoint_write_keeps_a_whole_checkpoint(
     assert torch.equal(saved, torch.zeros(10) if how == "full-disk" else torch.ones(25_000_000))
     left = sorted(p.name for p in ckpt.parent.iterdir())
     assert left == ["last.ckpt"]  # a failed write removes its temp file
+
+
+def test_an_unreadable_metrics_json_is_named_on_resume(make_cfg):
+    cfg = make_cfg("alexnet", "extractor")
+    train(cfg)
+    (Path(cfg.paths.output_dir) / "metrics.json").write_text('{"epochs": 1, "val_a')  # cut short
+    with pytest.raises(CheckpointError, match=r"metrics.json cannot be read .* delete it to let resume=true continue"):
+        train(make_cfg("alexnet", "extractor", "resume=true"))
+
+
+def test_a_run_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
+    code = "import sys, time; from pathlib import Path; from tl_lightning.run.lock import run_folder_lock\n"
+    code += "with run_folder_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(RunFolderBusyError), run_folder_lock(tmp_path):
+        pass
+    holder.kill()
+    holder.wait()
+    with run_folder_lock(tmp_path):  # the OS released the dead process's lock
+        assert (tmp_path / ".tl-run.lock").read_text() == f"pid {os.getpid()}\n"

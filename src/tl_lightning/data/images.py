@@ -55,7 +55,9 @@ def image_problem(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
             image.load()
     except UnidentifiedImageError:
         return "not an image PIL can read"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # Pillow's own bound (2 x 89 M pixels), checked when opening
+        return f"declares too many pixels to decode ({err}); data.max_image_pixels={max_pixels:,}"
+    except (OSError, SyntaxError, ValueError) as err:
         return f"corrupt or truncated ({err})"
     return None
 

@@ -31,8 +31,15 @@ def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:
     path = out / "metrics.json"
     if not wants_resume(cfg) or not path.is_file():
         return None
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as err:  # e.g. cut short by a version that wrote it in place
+        raise CheckpointError(
+            f"{path} cannot be read ({err}), so whether {out} finished is unknown: delete it to let resume=true "
+            f"continue the run from its last checkpoint."
+        ) from err
     print(f"{out} already finished (metrics.json exists): skipping it. Delete metrics.json to train it again.")
-    return json.loads(path.read_text())
+    return metrics
 
 
 def wants_resume(cfg: DictConfig) -> bool:
