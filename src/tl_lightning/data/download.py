@@ -37,6 +37,7 @@ DEFAULT_ROOT = Path("data/hymenoptera_data")
 MAX_SECONDS = 1800  # the whole download, not per read: a server trickling one byte a minute is cut off too
 MAX_ARCHIVE_BYTES = 512 * 2**20
 MAX_EXTRACTED_BYTES = 1024 * 2**20  # summed from the zip directory before anything is extracted
+MAX_MEMBERS = 20_000  # the dataset has about 400 entries; millions of empty ones would exhaust inodes instead
 
 
 def ensure_dataset(
@@ -155,11 +156,12 @@ def _safe_extract(archive: Path, dest: Path) -> Path:
             parts = Path(member).parts
             if member.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
                 raise DatasetError(f"Refusing archive member {member!r}: it would extract outside {dest}.")
-        declared = sum(info.file_size for info in zf.infolist())
-        if declared > MAX_EXTRACTED_BYTES:  # a zip bomb: refused before a byte is written
+        declared, members = sum(info.file_size for info in zf.infolist()), len(zf.infolist())
+        if declared > MAX_EXTRACTED_BYTES or members > MAX_MEMBERS:  # a zip bomb: refused before a byte is written
             raise DatasetError(
-                f"Refusing the downloaded archive: it would extract to {declared:,} bytes, more than the "
-                f"{MAX_EXTRACTED_BYTES:,} allowed (the dataset is 47 MB). Do not use it."
+                f"Refusing the downloaded archive: it would extract to {declared:,} bytes in {members:,} entries, "
+                f"more than the {MAX_EXTRACTED_BYTES:,} bytes or {MAX_MEMBERS:,} entries allowed (the dataset is "
+                f"47 MB in about 400 files). Do not use it."
             )
         zf.extractall(dest)
     for candidate in [dest, *sorted(p for p in dest.rglob("*") if p.is_dir())]:
