@@ -15,6 +15,8 @@ import torch
 
 from conftest import write_image_folder
 from tl_lightning.model.checkpoint import CheckpointError
+from tl_lightning.run import artifacts
+from tl_lightning.run.atomic import OutputFolderError, atomic_write
 from tl_lightning.run.config import ConfigError
 from tl_lightning.run.train import train
 
@@ -107,3 +109,22 @@ def test_names_that_are_not_utf8_round_trip_through_every_artifact(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["train_class_counts"] == {"ants": 2, os.fsdecode(odd_class): 2}
     assert (run_dir / "predictions.png").stat().st_size > 0
+
+
+def test_artifact_writers_name_an_unwritable_output_folder(tmp_path):
+    (tmp_path / "run").write_text("a file where the run folder should be")
+    with pytest.raises(OutputFolderError, match=r"Cannot write .*run/metrics.json: a file is in the way of its folder"):
+        artifacts.write_json(tmp_path / "run" / "metrics.json", {"epochs": 1})
+
+
+def test_an_artifact_write_that_fails_half_way_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "val_predictions.csv"
+    path.write_text("previous\n")
+
+    def fail_half_way(f) -> None:
+        f.write(b"half of a new fi")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OutputFolderError, match=r"the disk is full \(the previous version of the file, if any, is"):
+        atomic_write(path, fail_half_way)
+    assert path.read_text() == "previous\n" and [p.name for p in tmp_path.iterdir()] == ["val_predictions.csv"]

@@ -70,6 +70,8 @@ def _explain(err: OSError, path: Path) -> OutputFolderError:
         why = "the disk is full (the previous version of the file, if any, is intact): free space and re-run"
     elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         why = "the folder is not writable: fix its permissions or choose another output folder"
+    elif err.errno in (errno.EEXIST, errno.ENOTDIR):
+        why = "a file is in the way of its folder: move that file or choose another output folder"
     else:
         return OutputFolderError(f"Cannot write {path}: {err.strerror or err}.")
     return OutputFolderError(f"Cannot write {path}: {why} ({err.strerror}).")
