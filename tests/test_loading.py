@@ -98,8 +98,10 @@ def test_our_own_checkpoints_load_with_weights_only(make_cfg):
 def test_resuming_a_checkpoint_of_another_experiment_is_refused(make_cfg, tmp_path):
     ckpt = tmp_path / "vgg.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"arch": "vgg16", "unfreeze": "all"}}, ckpt)
-    with pytest.raises(CheckpointError, match="trained with arch=vgg16, strategy.unfreeze=all, but this run has arch"):
+    with pytest.raises(CheckpointError, match="belongs to another experiment") as err:
         train(make_cfg("alexnet", "extractor", f"ckpt_path={ckpt}"))
+    assert "arch: checkpoint 'vgg16', this run 'alexnet'" in str(err.value)
+    assert "strategy.unfreeze: checkpoint 'all', this run 0" in str(err.value)
 
 
 def test_a_missing_checkpoint_is_named(make_cfg, tmp_path):

@@ -13,7 +13,7 @@ from torchvision.datasets import ImageFolder
 from tl_lightning.data.decoded import DecodedImages
 from tl_lightning.data.device_augment import DeviceAugmenter, IndexBatch, Indices, collate_indices
 from tl_lightning.data.download import URL, ensure_dataset
-from tl_lightning.data.images import load_rgb
+from tl_lightning.data.images import MAX_IMAGE_PIXELS, load_rgb
 from tl_lightning.data.sampling import eval_sampler
 from tl_lightning.data.scan import check_dataset
 from tl_lightning.data.transforms import (
@@ -34,13 +34,14 @@ class ImageFolderDataModule(L.LightningDataModule):
         image_size: int,
         batch_size: int = 4,
         num_workers: int = 2,
-        download: bool = True,
+        download: bool | str = "auto",
         url: str = URL,
         on_bad_image: str = "error",
         decode_once: bool = True,
         memory_limit_mb: float = 2048,
         eval_batch_size: int | None = None,
         augment_on_device: bool | str = "auto",
+        max_image_pixels: int = MAX_IMAGE_PIXELS,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -54,6 +55,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         # Eval mode makes every image's logits independent of its batch, so val batches can be larger.
         self.eval_batch_size = eval_batch_size or batch_size
         self.memory_limit_mb = memory_limit_mb
+        self.max_image_pixels = max_image_pixels
         if augment_on_device not in ("auto", True, False):
             raise ValueError(f"data.augment_on_device must be auto, true or false, not {augment_on_device!r}.")
         self.augment_on_device = augment_on_device
@@ -68,7 +70,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         # Fails here, before any training, on bad files and on a bad layout (e.g. differing class folders).
-        scan = check_dataset(self.root, self.on_bad_image)
+        scan = check_dataset(self.root, self.on_bad_image, self.max_image_pixels)
         files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
         train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
         val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)

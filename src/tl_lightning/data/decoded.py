@@ -14,17 +14,28 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
 from tl_lightning.data.cache import cache_dir
 from tl_lightning.data.images import load_rgb
+from tl_lightning.data.layout import DatasetError
 
 
 def decode(path: str, short_side: int) -> np.ndarray:
     """RGB uint8 HWC, shorter side resized to `short_side` exactly as the eval pipeline's first step."""
     return np.asarray(v2.Resize(short_side, antialias=True)(load_rgb(path)))
+
+
+def stored_shape(path: str, short_side: int) -> tuple[int, int, int]:
+    """decode()'s output shape from the file's header alone (torchvision's Resize rule for an int size)."""
+    with Image.open(path) as image:
+        width, height = image.size
+    short, long = sorted((width, height))
+    new_long = int(short_side * long / short)
+    return (short_side, new_long, 3) if height <= width else (new_long, short_side, 3)
 
 
 class DecodedImages(Dataset):
@@ -41,25 +52,41 @@ class DecodedImages(Dataset):
         self.samples, self.targets, self.classes = folder.samples, folder.targets, folder.classes
         self.transform = transform
         paths = [p for p, _ in self.samples]
+        # Sizes come from the headers, so the storage is allocated first and each image is decoded straight into
+        # its slot: above memory_limit_mb no more than the images in flight are ever held in RAM.
+        self.shapes = [stored_shape(p, short_side) for p in paths]
+        self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in self.shapes])
+        total_mb = self.offsets[-1] / 2**20
+        self.storage = self._allocate(paths, short_side, int(self.offsets[-1]), total_mb > memory_limit_mb)
         # PIL releases the GIL while decoding, so threads use every core.
         workers = workers or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers) as pool:
-            arrays = list(pool.map(lambda p: decode(p, short_side), paths))
-        self.shapes = [a.shape for a in arrays]
-        self.offsets = np.cumsum([0] + [a.size for a in arrays])
-        total_mb = self.offsets[-1] / 2**20
-        self.storage = self._allocate(paths, short_side, int(self.offsets[-1]), total_mb > memory_limit_mb)
-        for a, start in zip(arrays, self.offsets[:-1], strict=True):
-            self.storage[start : start + a.size] = a.reshape(-1)
+            list(pool.map(lambda i: self._decode_into(i, short_side), range(len(paths))))
+
+    def _decode_into(self, index: int, short_side: int) -> None:
+        path, (start, end) = self.samples[index][0], self.offsets[index : index + 2]
+        try:
+            array = decode(path, short_side)
+        except (OSError, SyntaxError, ValueError) as err:  # the file changed after the scan checked it
+            raise DatasetError(f"{path} cannot be decoded ({err}); it changed since the scan: re-run.") from err
+        if array.shape != self.shapes[index]:
+            raise DatasetError(f"{path} decoded to {array.shape}, but its header says {self.shapes[index]}.")
+        self.storage[start:end] = array.reshape(-1)
 
     @staticmethod
     def _allocate(paths: list[str], short_side: int, size: int, spill: bool) -> np.ndarray:
         if not spill:
             return np.empty(size, dtype=np.uint8)
-        key = hashlib.sha256(f"{short_side}\0{chr(0).join(paths)}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{short_side}\0{chr(0).join(paths)}".encode(errors="surrogateescape")).hexdigest()[:16]
         path = cache_dir() / f"decoded-{key}.npy"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(size,))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(size,))
+        except OSError as err:
+            raise DatasetError(
+                f"Cannot spill {size / 2**20:.0f} MB of decoded images to {path} ({err.strerror}): point TL_CACHE_DIR "
+                f"at a writable folder with space, or raise data.memory_limit_mb to keep them in RAM."
+            ) from err
 
     def __len__(self) -> int:
         return len(self.samples)

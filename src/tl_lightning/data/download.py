@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.client import HTTPResponse
 from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
@@ -27,10 +30,23 @@ CONTENT_SHA256 = "c415c930edc58a3d84c6f6b2c058ca7ea03038a196f05330aa86b3249cf557
 
 # Extraction folders of an interrupted download start with this, beside data.root.
 TMP_PREFIX = ".tl-download-"
+# data.download=auto downloads only into this root (the config's default, relative to the working folder): a
+# missing data.root elsewhere is more likely a typo than a wish to download 47 MB there.
+DEFAULT_ROOT = Path("data/hymenoptera_data")
+# Bounds against a hostile or broken server: the real archive is 47 MB and extracts to 47 MB.
+MAX_SECONDS = 1800  # the whole download, not per read: a server trickling one byte a minute is cut off too
+MAX_ARCHIVE_BYTES = 512 * 2**20
+MAX_EXTRACTED_BYTES = 1024 * 2**20  # summed from the zip directory before anything is extracted
+MAX_MEMBERS = 20_000  # the dataset has about 400 entries; millions of empty ones would exhaust inodes instead
 
 
-def ensure_dataset(root: Path, download: bool = True, url: str = URL, sha256: str | None = CONTENT_SHA256) -> Path:
-    """Return `root` holding train/ and val/, downloading the archive there if it is absent."""
+def ensure_dataset(
+    root: Path, download: bool | str = True, url: str = URL, sha256: str | None = CONTENT_SHA256
+) -> Path:
+    """Return `root` holding train/ and val/, downloading the archive there if it is absent.
+
+    download: True (asked for explicitly: any root), "auto" (only into DEFAULT_ROOT), or False.
+    """
     root = Path(root)
     if has_split_dirs(root):
         return root
@@ -41,6 +57,12 @@ def ensure_dataset(root: Path, download: bool = True, url: str = URL, sha256: st
         raise DatasetError(f"data.root={root} has no {missing} folder: {LAYOUT}.")
     if not download:
         raise DatasetError(f"data.root={root} does not exist and data.download=false: {LAYOUT}.")
+    if download == "auto" and root.resolve() != DEFAULT_ROOT.resolve():
+        raise DatasetError(
+            f"data.root={root} does not exist. The dataset is downloaded automatically only into the default "
+            f"data.root={DEFAULT_ROOT}, so nothing was downloaded: if {root} is a typo, fix it; to download the "
+            f"dataset into {root}, pass data.download=true."
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
     with download_lock(root):
         if has_split_dirs(root):  # another process finished it while we waited for the lock
@@ -60,9 +82,13 @@ def download_lock(root: Path) -> Iterator[None]:
 
 
 def _remove_stale_downloads(root: Path) -> None:
-    # A killed download leaves its temp folder behind; under the lock nobody else is using it.
+    # A killed download leaves its temp folder behind; under the lock nobody else is using it. Only this root's:
+    # the sibling root `data-v2` has `.tl-download-data-v2-<random>`, which `data-*` would match, so the random
+    # part must hold no `-` (tempfile's names do not).
+    mine = re.compile(re.escape(f"{TMP_PREFIX}{root.name}-") + r"[a-z0-9_]+")
     for stale in root.parent.glob(f"{TMP_PREFIX}{root.name}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if mine.fullmatch(stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _download_into(root: Path, url: str, sha256: str | None) -> Path:
@@ -85,12 +111,17 @@ def _download_into(root: Path, url: str, sha256: str | None) -> Path:
 
 def _download(url: str, dest: Path, root: Path) -> None:
     print(f"Downloading {url} -> {root}")
+    deadline, received = time.monotonic() + MAX_SECONDS, 0
     try:
-        with urlopen(url, timeout=60) as response, open(dest, "wb") as f:
+        with urlopen(url, timeout=min(60, MAX_SECONDS)) as response, open(dest, "wb") as f:
             headers = getattr(response, "headers", None)  # absent on some file-like responses
             size = headers.get("Content-Length") if headers else None
+            # http's read(n) waits for all n bytes, each recv within the timeout; read1 returns what one recv got.
+            read = response.read1 if isinstance(response, HTTPResponse) else response.read
             with progress.byte_bar(int(size) if size else None, "dataset") as bar:
-                while chunk := response.read(1 << 20):
+                while chunk := read(1 << 16):
+                    received += len(chunk)
+                    _check_bounds(url, root, received, deadline)
                     f.write(chunk)
                     bar.update(len(chunk))
     except (URLError, OSError) as err:
@@ -99,6 +130,19 @@ def _download(url: str, dest: Path, root: Path) -> None:
             f"Offline: unzip the archive elsewhere and pass data.root=/path/to/hymenoptera_data "
             f"or set TL_DATA_DIR to it."
         ) from err
+
+
+def _check_bounds(url: str, root: Path, received: int, deadline: float) -> None:
+    if received > MAX_ARCHIVE_BYTES:
+        raise DatasetError(
+            f"The download from {url} exceeded {MAX_ARCHIVE_BYTES // 2**20} MB (the dataset is 47 MB): stopped, "
+            f"nothing was written to data.root={root}. Check the URL, or unzip a known-good copy yourself."
+        )
+    if time.monotonic() > deadline:
+        raise DatasetError(
+            f"The download from {url} took longer than {MAX_SECONDS} s ({received} bytes received): stopped, "
+            f"nothing was written to data.root={root}. Re-run on a better connection, or unzip a copy yourself."
+        )
 
 
 def _safe_extract(archive: Path, dest: Path) -> Path:
@@ -112,6 +156,13 @@ def _safe_extract(archive: Path, dest: Path) -> Path:
             parts = Path(member).parts
             if member.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
                 raise DatasetError(f"Refusing archive member {member!r}: it would extract outside {dest}.")
+        declared, members = sum(info.file_size for info in zf.infolist()), len(zf.infolist())
+        if declared > MAX_EXTRACTED_BYTES or members > MAX_MEMBERS:  # a zip bomb: refused before a byte is written
+            raise DatasetError(
+                f"Refusing the downloaded archive: it would extract to {declared:,} bytes in {members:,} entries, "
+                f"more than the {MAX_EXTRACTED_BYTES:,} bytes or {MAX_MEMBERS:,} entries allowed (the dataset is "
+                f"47 MB in about 400 files). Do not use it."
+            )
         zf.extractall(dest)
     for candidate in [dest, *sorted(p for p in dest.rglob("*") if p.is_dir())]:
         if has_split_dirs(candidate):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,9 @@ from PIL import Image, UnidentifiedImageError
 _WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 # Small decode target for the check: JPEG decodes at 1/8 scale, which still reads the whole stream.
 _CHECK_SIZE = (64, 64)
+# data.max_image_pixels' default: 40 megapixels decode to 120 MB of RGB. A file's header can declare any size
+# (a 93-byte PNG declared enough pixels to take 2.8 GB), so the size is checked before anything is decoded.
+MAX_IMAGE_PIXELS = 40_000_000
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -34,20 +39,50 @@ def load_rgb(path: str | Path) -> Image.Image:
         return to_rgb(image)
 
 
-def image_problem(path: Path) -> str | None:
-    """Why `path` cannot be trained on, or None when it decodes."""
+def image_problem(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
+    """Why `path` cannot be trained on, or None when it decodes (within `max_pixels`)."""
     try:
         size = path.stat().st_size
     except OSError as err:
-        return f"unreadable ({err.strerror})"
+        return _link_problem(path) or f"unreadable ({err.strerror})"
     if size == 0:
         return "empty file (0 bytes)"
     try:
         with Image.open(path) as image:
+            if (too_big := size_problem(image.size, max_pixels)) is not None:
+                return too_big
             image.draft("RGB", _CHECK_SIZE)  # JPEG only; other formats ignore it
             image.load()
     except UnidentifiedImageError:
         return "not an image PIL can read"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # Pillow's own bound (2 x 89 M pixels), checked when opening
+        return f"declares too many pixels to decode ({err}); data.max_image_pixels={max_pixels:,}"
+    except (OSError, SyntaxError, ValueError) as err:
         return f"corrupt or truncated ({err})"
+    return None
+
+
+def size_problem(size: tuple[int, int], max_pixels: int) -> str | None:
+    """Why an image of `size` (from its header) is too large to decode, or None."""
+    width, height = size
+    if width * height <= max_pixels:
+        return None
+    return (
+        f"declares {width}x{height} = {width * height:,} pixels, above the limit of {max_pixels:,} "
+        f"(data.max_image_pixels; raise it if the image is genuine)"
+    )
+
+
+def _link_problem(path: Path) -> str | None:
+    """The reason for a symlink that cannot be followed (dangling or looping), else None."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return "symbolic link loop: remove the link"
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "symbolic link loop: remove the link"
+        return f"broken symbolic link to {os.readlink(path)} (no such file): remove the link or restore its target"
     return None

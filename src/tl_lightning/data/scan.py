@@ -15,16 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tl_lightning.data.cache import cache_dir
-from tl_lightning.data.images import image_problem
+from tl_lightning.data.images import MAX_IMAGE_PIXELS, image_problem
 from tl_lightning.data.layout import LAYOUT, SPLITS, DatasetError
 
 ON_BAD_IMAGE = ("error", "skip")
 # Bump when image_problem changes what it accepts, so old cached verdicts are not reused.
-SCAN_VERSION = 1
+SCAN_VERSION = 2
 
 
 class BadImagesError(DatasetError):
     """Some files in the class folders cannot be decoded."""
+
+
+class SplitOverlapError(DatasetError):
+    """Files of val/ are also in train/ (the same file, or the same bytes): val accuracy would be train accuracy."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ class ScanResult:
         return Path(os.path.relpath(path, self.root)).as_posix() not in self.bad
 
 
-def check_dataset(root: str | Path, on_bad_image: str = "error") -> ScanResult:
+def check_dataset(root: str | Path, on_bad_image: str = "error", max_pixels: int = MAX_IMAGE_PIXELS) -> ScanResult:
     """Validate `root` for training; raise (error) or warn and drop (skip) undecodable files.
 
     `on_bad_image` is validated with the rest of the config (run.config); anything but "skip" raises.
@@ -47,7 +51,10 @@ def check_dataset(root: str | Path, on_bad_image: str = "error") -> ScanResult:
     root = Path(root)
     classes = check_layout(root)
     files = list_files(root, classes)
-    result = ScanResult(root, classes, len(files), scan_files(root, files))
+    bad, overlap = scan_files(root, files, max_pixels)
+    if overlap:
+        raise SplitOverlapError(_overlap_report(root, overlap))
+    result = ScanResult(root, classes, len(files), bad)
     if result.bad and on_bad_image != "skip":
         raise BadImagesError(_bad_report(result))
     if result.bad:
@@ -68,6 +75,11 @@ def check_layout(root: Path) -> list[str]:
         raise DatasetError(f"data.root={root} is a file, not a folder: {LAYOUT}.")
     per_split = {split: _class_dirs(root / split) for split in SPLITS}
     train, val = sorted(per_split["train"]), sorted(per_split["val"])
+    if len(train) < 2:
+        raise DatasetError(
+            f"data.root={root} has {len(train)} class folder ({', '.join(train)}): a classifier needs at least two. "
+            f"{LAYOUT}."
+        )
     if train != val:
         only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
         raise DatasetError(
@@ -92,52 +104,93 @@ def _class_dirs(split_dir: Path) -> list[str]:
 
 def _walk_files(folder: Path):
     # Same walk as torchvision's make_dataset, so the scan sees exactly the files ImageFolder would.
+    _refuse_link_loops(folder)
     for dirpath, _, names in sorted(os.walk(folder, followlinks=True)):
         for name in sorted(names):
             yield Path(dirpath) / name
 
 
-def list_files(root: Path, classes: list[str]) -> list[tuple[str, int, int]]:
-    """(path relative to root, size, mtime_ns) of every file in every class folder."""
+def _refuse_link_loops(folder: Path) -> None:
+    # That walk follows a symlink to a folder above it again and again (until the OS gives up), listing every
+    # image dozens of times. Top-down, so this raises before descending into a loop.
+    for dirpath, dirs, _ in os.walk(folder, followlinks=True):
+        for name in dirs:
+            link = Path(dirpath) / name
+            if link.is_symlink() and Path(dirpath).resolve().is_relative_to(link.resolve()):
+                raise DatasetError(
+                    f"{link} is a symbolic link to {os.readlink(link)}, a folder that contains it: listing the class "
+                    f"folder would loop. Remove the link."
+                )
+
+
+def list_files(root: Path, classes: list[str]) -> list[tuple[str, tuple[int, ...]]]:
+    """(path relative to root, its identity: size, mtime, ctime, inode) of every file in every class folder."""
     files = []
     for split in SPLITS:
         for name in classes:
             for path in _walk_files(root / split / name):
-                st = path.stat()
-                files.append((path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns))
+                try:
+                    st = path.stat()
+                    identity = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                except OSError:  # a dangling or looping symlink: the scan reports it as a bad file
+                    identity = (-1,)
+                files.append((path.relative_to(root).as_posix(), identity))
     return files
 
 
-def scan_files(root: Path, files: list[tuple[str, int, int]]) -> dict[str, str]:
-    """Undecodable files -> reason, from the cache when this exact file set was scanned before."""
-    cache = _cache_file(root, files)
-    cached = _read_cache(cache)
-    if cached is not None:
+def scan_files(root: Path, files: list, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[dict[str, str], list[list[str]]]:
+    """(undecodable files -> reason, groups of train/val files that are one file or hold the same bytes),
+    from the cache when this exact file set was scanned before with the same limit."""
+    cache = _cache_file(root, files, max_pixels)
+    if (cached := _read_cache(cache)) is not None:
         return cached
-    bad = {rel: problem for rel, _, _ in files if (problem := image_problem(root / rel))}
-    _write_cache(cache, bad)
-    return bad
+    bad = {rel: problem for rel, _ in files if (problem := image_problem(root / rel, max_pixels))}
+    overlap = _split_overlap(root, [rel for rel, _ in files if rel not in bad])
+    _write_cache(cache, bad, overlap)
+    return bad, overlap
 
 
-def _cache_file(root: Path, files: list[tuple[str, int, int]]) -> Path:
-    # Keyed by content identity: any added, removed, resized or touched file gives a new key.
-    key = json.dumps([SCAN_VERSION, str(root.resolve()), files])
+def _split_overlap(root: Path, good: list[str]) -> list[list[str]]:
+    # Same real path (a symlinked split or file) or same bytes: either way val would measure training images.
+    groups: dict[str, list[str]] = {}
+    for rel in good:
+        path = root / rel
+        groups.setdefault(f"path:{path.resolve()}", []).append(rel)
+        groups.setdefault(f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}", []).append(rel)
+    found = {tuple(g) for g in groups.values() if len({rel.split("/")[0] for rel in g}) > 1}
+    return sorted(list(g) for g in found)
+
+
+def _overlap_report(root: Path, overlap: list[list[str]]) -> str:
+    shown = "\n".join(f"  {' = '.join(group)}" for group in overlap[:10])
+    more = f"\n  ... and {len(overlap) - 10} more" if len(overlap) > 10 else ""
+    return (
+        f"{len(overlap)} file(s) under data.root={root} are in both train/ and val/ (the same file through a "
+        f"symbolic link, or identical bytes), so val accuracy would partly measure training images:\n{shown}{more}\n"
+        f"Remove each from one of the splits (or point val/ at a separate folder)."
+    )
+
+
+def _cache_file(root: Path, files: list, max_pixels: int) -> Path:
+    # Keyed by content identity: any added, removed, rewritten (ctime) or touched file gives a new key.
+    key = json.dumps([SCAN_VERSION, str(root.resolve()), max_pixels, files])
     return cache_dir() / "scan" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 
-def _read_cache(path: Path) -> dict[str, str] | None:
+def _read_cache(path: Path) -> tuple[dict[str, str], list[list[str]]] | None:
     try:
-        bad = json.loads(path.read_text())["bad"]
+        cached = json.loads(path.read_text())
+        bad, overlap = cached["bad"], cached["overlap"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return bad if isinstance(bad, dict) else None
+    return (bad, overlap) if isinstance(bad, dict) and isinstance(overlap, list) else None
 
 
-def _write_cache(path: Path, bad: dict[str, str]) -> None:
+def _write_cache(path: Path, bad: dict[str, str], overlap: list[list[str]]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"bad": bad}))
+        tmp.write_text(json.dumps({"bad": bad, "overlap": overlap}))
         tmp.replace(path)  # concurrent sweep jobs never read half a file
     except OSError:
         pass  # an unwritable cache only costs a rescan next time
@@ -157,8 +210,8 @@ def _first_bad(result: ScanResult) -> str:
     return f"{result.root / rel}: {reason}"
 
 
-def _check_no_class_left_empty(root: Path, files: list[tuple[str, int, int]], bad: dict[str, str]) -> None:
-    good_dirs = {tuple(rel.split("/")[:2]) for rel, _, _ in files if rel not in bad}
-    all_dirs = {tuple(rel.split("/")[:2]) for rel, _, _ in files}
+def _check_no_class_left_empty(root: Path, files: list, bad: dict[str, str]) -> None:
+    good_dirs = {tuple(rel.split("/")[:2]) for rel, _ in files if rel not in bad}
+    all_dirs = {tuple(rel.split("/")[:2]) for rel, _ in files}
     for split, name in sorted(all_dirs - good_dirs):
         raise DatasetError(f"Class folder {root / split / name} has no readable image left after skipping bad files.")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from tl_lightning.errors import UserError
-from tl_lightning.model.loading import load_tensors
+from tl_lightning.model.loading import load_tensors, non_finite
 from tl_lightning.model.module import TransferLearningModule
 
 
@@ -23,6 +23,12 @@ def read_checkpoint(path: Path, setting: str) -> dict[str, Any]:
         raise CheckpointError(f"{setting}={path} is not a Lightning checkpoint (it has no state_dict).")
     if not isinstance(checkpoint.get("hyper_parameters"), dict) or "arch" not in checkpoint["hyper_parameters"]:
         raise CheckpointError(f"{setting}={path} is not a tl_lightning checkpoint (its hyper_parameters lack arch).")
+    if bad := non_finite(checkpoint["state_dict"]):
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise CheckpointError(
+            f"{setting}={path} holds NaN or infinite weights ({', '.join(bad[:3])}{more}): the file is corrupt or the "
+            f"run diverged before it was saved. Use an earlier checkpoint (best.ckpt) or retrain."
+        )
     return checkpoint
 
 

@@ -50,6 +50,15 @@ def load_tensors(path: Path, setting: str) -> Any:
         ) from err
 
 
+def non_finite(tensors: dict[str, Any]) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf: a corrupt file, not a learning-rate problem."""
+    return [
+        name
+        for name, t in tensors.items()
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
+
+
 def _first_line(err: Exception) -> str:
     """The line that says what went wrong: torch's unpickler puts it after a paragraph of advice."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]

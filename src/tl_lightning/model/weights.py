@@ -11,7 +11,7 @@ import torch.nn as nn
 import torchvision
 
 from tl_lightning.errors import UserError
-from tl_lightning.model.loading import load_tensors
+from tl_lightning.model.loading import load_tensors, non_finite
 from tl_lightning.model.spec import ArchSpec
 from tl_lightning.progress import is_quiet
 
@@ -59,13 +59,20 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         obj = {k.removeprefix("model."): v for k, v in obj["state_dict"].items()}
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"arch.weights: {path} does not hold a dict of tensors.")
+    if bad := non_finite(obj):
+        raise WeightsError(
+            f"arch.weights: {path} holds NaN or infinite values in {_first(bad)}: the file is corrupt (or was saved "
+            f"from a diverged run). Use another copy, e.g. the run's best.ckpt, or arch.weights=imagenet."
+        )
     return obj
 
 
 def check_compatible(model: nn.Module, spec: ArchSpec, state: dict, source: str) -> None:
     expected = model.state_dict()
     replaced = tuple(p + "." for p in (spec.head, spec.aux_head) if p)
-    unexpected = [k for k in state if k not in expected]
+    # A head key is never unexpected: the head is replaced, whatever its old shape or layout (this package's own
+    # checkpoints hold a single Linear `classifier.*` where torchvision's AlexNet has `classifier.6.*`).
+    unexpected = [k for k in state if k not in expected and not k.startswith(replaced)]
     shapes = [
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
         for k in state

@@ -11,6 +11,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from tl_lightning.run.atomic import atomic_open, atomic_write
+
 
 def summarize(history: dict[str, list[float]], **extra: object) -> dict:
     """metrics.json content: per-epoch lists plus best/last val accuracy (epochs count from 1)."""
@@ -27,9 +29,9 @@ def summarize(history: dict[str, list[float]], **extra: object) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)  # readers (the sweep summary) never see a half-written file
+    # Atomic: readers (the sweep summary) never see a half-written file, and a kill keeps the previous one.
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2))
 
 
 def plot_curves(history: dict[str, list[float]], title: str) -> Figure:
@@ -88,13 +90,15 @@ def prediction_grid(
 
 
 def save_figure(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=100)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=100, format=path.suffix.lstrip(".") or "png"))
 
 
 def write_predictions_csv(
     path: Path, samples: list[tuple[str, int]], probs: torch.Tensor, class_names: list[str]
 ) -> None:
-    with open(path, "w", newline="") as f:
+    # surrogateescape: a file name that is not valid UTF-8 (any bytes a directory listing returns) is written as
+    # its original bytes instead of crashing the run after training; csv quotes commas, quotes and newlines.
+    with atomic_open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "true", "pred", "prob"])
         for (file, target), p in zip(samples, probs, strict=True):
@@ -122,3 +126,9 @@ def grid_title(run: str, epoch: int | None, n_wrong: int, n_total: int) -> str:
     """Says which run and which epoch's weights the grid shows, and how many val images they get wrong."""
     at = f"epoch {epoch} (best checkpoint)" if epoch is not None else "the last epoch"
     return f"{run}: val predictions at {at}; {n_wrong} of {n_total} wrong, mistakes shown first"
+
+
+def printable(name: str) -> str:
+    """`name` for text drawn in figures: a file or class name that is not valid UTF-8 (os.listdir returns its
+    bytes as surrogates, which fonts cannot draw) shows U+FFFD where the undecodable bytes were."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -36,6 +36,8 @@ def check_config(cfg: DictConfig) -> None:
     strategies = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
     if cfg.strategy.name not in strategies:
         problems.append(f"strategy={cfg.strategy.name!r} is unknown: choose one of {', '.join(strategies)}")
+    if cfg.data.get("download", "auto") not in ("auto", True, False):
+        problems.append(f"data.download={cfg.data.download!r} must be auto, true or false")
     on_bad = cfg.data.get("on_bad_image", "error")
     if on_bad not in ON_BAD_IMAGE:
         problems.append(f"data.on_bad_image={on_bad!r} must be one of {', '.join(ON_BAD_IMAGE)}")
@@ -79,15 +81,28 @@ def _model_problems(arch: str, cfg: DictConfig) -> list[str]:
     problems = _weights_problems(model, arch, cfg.arch.get("weights"))
     unfreeze, batch_size = cfg.strategy.unfreeze, cfg.data.batch_size
     try:
-        apply_freeze(model, get_spec(arch), unfreeze)
+        plan = apply_freeze(model, get_spec(arch), unfreeze)
     except ValueError as err:
         return [*problems, str(err).rstrip(".")]
+    if (size_problem := _image_size_problem(arch, cfg.arch.image_size, plan.aux_trains)) is not None:
+        problems.append(size_problem)
     if batch_size == 1 and trains_batchnorm(model):
         problems.append(
             f"data.batch_size=1 cannot train {arch} with strategy.unfreeze={unfreeze}: its BatchNorm layers train "
             f"and need at least 2 images per batch. Use data.batch_size >= 2 or strategy=extractor"
         )
     return problems
+
+
+def _image_size_problem(arch: str, size: int, aux_trains: bool) -> str | None:
+    # Checked here, before the data scan, rather than by the module after the images have been decoded.
+    spec = get_spec(arch)
+    minimum, what = spec.min_image_size, arch
+    if aux_trains and spec.aux_min_image_size:
+        minimum, what = spec.aux_min_image_size, f"{arch} with its aux head training"
+    if minimum is not None and size < minimum:
+        return f"arch.image_size={size} is too small for {what}: the minimum is {minimum} px"
+    return None
 
 
 def _weights_problems(model: nn.Module, arch: str, weights: str | None) -> list[str]:

@@ -22,6 +22,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
+from tl_lightning.run import settings
+from tl_lightning.run.settings import run_settings
 
 
 def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:
@@ -29,15 +31,22 @@ def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:
     path = out / "metrics.json"
     if not wants_resume(cfg) or not path.is_file():
         return None
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as err:  # e.g. cut short by a version that wrote it in place
+        raise CheckpointError(
+            f"{path} cannot be read ({err}), so whether {out} finished is unknown: delete it to let resume=true "
+            f"continue the run from its last checkpoint."
+        ) from err
     print(f"{out} already finished (metrics.json exists): skipping it. Delete metrics.json to train it again.")
-    return json.loads(path.read_text())
+    return metrics
 
 
 def wants_resume(cfg: DictConfig) -> bool:
     return bool(cfg.get("resume")) or cfg.get("ckpt_path") == "last"
 
 
-def checkpoint_to_resume(cfg: DictConfig, out: Path) -> str | None:
+def checkpoint_to_resume(cfg: DictConfig, out: Path, classes: list[str]) -> str | None:
     """The checkpoint fit should continue from, checked to be safe and to match this experiment."""
     explicit = cfg.get("ckpt_path")
     if explicit and explicit != "last":
@@ -51,25 +60,35 @@ def checkpoint_to_resume(cfg: DictConfig, out: Path) -> str | None:
             return None
     else:
         return None
-    check_checkpoint(path, cfg)
+    check_checkpoint(path, run_settings(cfg, classes))
     print(f"Resuming from {path}")
     return str(path)
 
 
 def last_checkpoint(cfg: DictConfig, out: Path) -> Path:
-    dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
-    return Path(dirpath or out / "checkpoints") / "last.ckpt"
+    """checkpoints/last.ckpt, or the newest last-vN.ckpt that a re-run with Lightning's version counter wrote."""
+    folder = Path(OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None) or out / "checkpoints")
+    candidates = [p for p in folder.glob("last*.ckpt") if p.name == "last.ckpt" or p.stem.startswith("last-v")]
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns, default=folder / "last.ckpt")
 
 
-def check_checkpoint(path: Path, cfg: DictConfig) -> None:
-    """Read with weights_only=True (nothing but tensors and plain containers is ever unpickled)."""
-    hparams = read_checkpoint(path, "ckpt_path")["hyper_parameters"]
-    theirs = (hparams.get("arch"), str(hparams.get("unfreeze")))
-    ours = (cfg.arch.name, str(cfg.strategy.unfreeze))
-    if theirs != ours:
+def check_checkpoint(path: Path, ours: dict[str, Any]) -> None:
+    """Refuse a checkpoint of another experiment, naming every setting that differs.
+
+    Read with weights_only=True (nothing but tensors and plain containers is ever unpickled).
+    """
+    checkpoint = read_checkpoint(path, "ckpt_path")
+    saved = checkpoint.get(settings.KEY)
+    if not isinstance(saved, dict):  # written before checkpoints carried their settings: compare what they hold
+        hparams = checkpoint["hyper_parameters"]
+        saved = {"arch": hparams.get("arch"), "strategy.unfreeze": hparams.get("unfreeze")}
+        saved["classes"] = list(hparams.get("class_names") or [])
+        ours = {k: ours[k] for k in saved}
+    if diffs := settings.differences(saved, ours):
         raise CheckpointError(
-            f"{path} was trained with arch={theirs[0]}, strategy.unfreeze={theirs[1]}, but this run has "
-            f"arch={ours[0]}, strategy.unfreeze={ours[1]}: resume it with its own settings, or use another run dir."
+            f"{path} belongs to another experiment, so this run cannot continue it; these settings differ:\n  "
+            + "\n  ".join(diffs)
+            + "\nResume with the checkpoint's own settings, or give this run another hydra.run.dir."
         )
 
 

@@ -28,7 +28,9 @@ from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
+from tl_lightning.run.lock import run_folder_lock
 from tl_lightning.run.schema import register_schema
+from tl_lightning.run.settings import RunSettings, run_settings
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,11 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict:
     """Run one arch x strategy experiment; return its metrics.json content."""
     silence_known_noise()
-    with quiet_mode(bool(cfg.get("quiet", False))), gpu_slots.pinned(cfg):
+    out = Path(cfg.paths.output_dir)
+    with quiet_mode(bool(cfg.get("quiet", False))), run_folder_lock(out), gpu_slots.pinned(cfg):
         job_share.share_machine(cfg)  # a sweep's concurrent jobs split the CPUs
         metrics = _train(cfg)
-    log.info(run_summary_line(metrics, Path(cfg.paths.output_dir)))
+    log.info(run_summary_line(metrics, out))
     return metrics
 
 
@@ -55,7 +58,6 @@ def _train(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
         return finished
-    ckpt_path = resume.checkpoint_to_resume(cfg, out)
     L.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")  # TF32 where there are tensor cores; no effect on CPU
     # Determinism needs deterministic kernels, not NaN-filled new buffers (a debugging aid costing ~10 % on CPU).
@@ -65,9 +67,15 @@ def _train(cfg: DictConfig) -> dict:
     datamodule: ImageFolderDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    ckpt_path = resume.checkpoint_to_resume(cfg, out, datamodule.classes)
     module: TransferLearningModule = instantiate(cfg.model, class_names=datamodule.classes)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    callbacks += [FiniteLossGuard(), resume.RNGState(), EpochLines()]
+    callbacks += [
+        FiniteLossGuard(),
+        resume.RNGState(),
+        EpochLines(),
+        RunSettings(run_settings(cfg, datamodule.classes)),
+    ]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
     quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
     if not quiet and cfg.trainer.get("enable_progress_bar", True):
@@ -157,7 +165,7 @@ def write_artifacts(
         preds=[preds[i] for i in shown],
         targets=[val_set.targets[i] for i in shown],
         probs=[float(probs[i].max()) for i in shown],
-        class_names=datamodule.classes,
+        class_names=[artifacts.printable(c) for c in datamodule.classes],
         title=artifacts.grid_title(tensorboard.short_name(cfg, metrics), metrics["best_epoch"], n_wrong, len(preds)),
     )
     for logger in trainer.loggers:
