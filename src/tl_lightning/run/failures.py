@@ -22,12 +22,13 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from tl_lightning.errors import UserError
+from tl_lightning.run.lock import LOCK_NAME
 
 log = logging.getLogger(__name__)
 FAILURE_FILE = "failure.txt"
 BAD_INPUT_EXIT = 2
-# What Hydra writes into a run folder before the task starts; a folder holding nothing else had no work done.
-_HYDRA_BOOKKEEPING = (".hydra",)
+# What a run folder holds before any work (Hydra's .hydra/ and log, the run lock); nothing else = no work done.
+_HYDRA_BOOKKEEPING = (".hydra", LOCK_NAME)
 
 
 def _chain(err: BaseException | None) -> Iterator[BaseException]:
