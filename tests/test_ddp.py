@@ -85,8 +85,9 @@ def test_ddp_uses_the_feature_cache(runs):
         assert json.loads((run / "metrics.json").read_text())["input_cache"] == "input of classifier"
 
 
-def test_ddp_predictions_cover_every_val_image_once_in_order(runs):
-    single, ddp = (_predictions(d / "val_predictions.csv") for d in runs)
+@pytest.mark.parametrize("name", ["val_predictions.csv", "val_predictions_last.csv"])
+def test_ddp_predictions_cover_every_val_image_once_in_order(runs, name):
+    single, ddp = (_predictions(d / name) for d in runs)
     assert len(ddp) == 11
     assert [r["path"] for r in ddp] == [r["path"] for r in single]
     assert [r["pred"] for r in ddp] == [r["pred"] for r in single]

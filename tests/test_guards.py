@@ -68,13 +68,13 @@ def test_inception_survives_a_last_train_batch_of_one(make_cfg, tmp_path):
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_last_good_checkpoint(make_cfg, monkeypatch):
-    real = TransferLearningModule.loss_and_logits
+    real = TransferLearningModule.losses
 
     def poisoned(self, out, y):
-        loss, logits = real(self, out, y)
-        return (loss * float("nan") if self.current_epoch == 1 else loss), logits
+        losses = real(self, out, y)
+        return losses._replace(total=losses.total * float("nan")) if self.current_epoch == 1 else losses
 
-    monkeypatch.setattr(TransferLearningModule, "loss_and_logits", poisoned)
+    monkeypatch.setattr(TransferLearningModule, "losses", poisoned)
     cfg = make_cfg("alexnet", "finetune", "trainer.max_epochs=3")
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     with pytest.raises(NonFiniteLossError, match=rf"non-finite loss \(nan\) at epoch 2, step 4 .*{last}"):

@@ -52,7 +52,7 @@ def _logits_both_ways(tiny_data, arch: str, unfreeze) -> tuple[torch.Tensor, tor
     module = TransferLearningModule(arch, ["ants", "bees"], unfreeze=unfreeze, image_size=TEST_SIZE[arch]).eval()
     images = datamodule(tiny_data, TEST_SIZE[arch])
     cut = find_cut(module.model, module.spec, module.plan)
-    cached = build_cached_datamodule(module.model, cut, images, views=1, batch_size=5, device=torch.device("cpu"))
+    cached = build_cached_datamodule(module.model, cut, images, views=None, batch_size=5, device=torch.device("cpu"))
     module.eval()
     with torch.no_grad():
         plain = torch.cat([module(x) for x, _ in DataLoader(images.val_set, batch_size=3)])
@@ -110,8 +110,8 @@ def test_cache_pass_runs_in_the_training_precision(tiny_data):
     images = datamodule(tiny_data, 32)
     cut = find_cut(module.model, module.spec, module.plan)
     cpu = torch.device("cpu")
-    cached = build_cached_datamodule(module.model, cut, images, views=1, batch_size=5, device=cpu, precision=bf16)
-    fp32_cache = build_cached_datamodule(module.model, cut, images, views=1, batch_size=5, device=cpu)
+    cached = build_cached_datamodule(module.model, cut, images, views=None, batch_size=5, device=cpu, precision=bf16)
+    fp32_cache = build_cached_datamodule(module.model, cut, images, views=None, batch_size=5, device=cpu)
     with torch.no_grad(), bf16():
         plain = torch.cat([module(x) for x, _ in DataLoader(images.val_set, batch_size=3)])
         module.use_cached_inputs(cut.tail)

@@ -7,12 +7,14 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from conftest import TEST_SIZE, compose_cfg
+from tl_lightning.data.images import load_rgb
 from tl_lightning.data.transforms import eval_transform
 from tl_lightning.model.checkpoint import load_module
 from tl_lightning.run.train import train
@@ -141,3 +143,43 @@ def test_export_cli_writes_next_to_the_checkpoint_and_checks_itself(run_dir, tmp
     assert "torchscript:" in capsys.readouterr().out
     assert export.main([f"ckpt={ckpt}", "formats=tflite"]) == 2
     assert "formats=tflite: choose from torchscript, onnx" in capsys.readouterr().err
+
+
+def odd_images(folder: Path) -> dict[str, Path]:
+    """Images whose RGB depends on how they are opened: transparency, 16 bits, a transparent palette."""
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, (40, 52, 4), dtype=np.uint8)
+    rgba[..., 3] = np.linspace(0, 255, 52, dtype=np.uint8)  # fades from transparent to opaque
+    Image.fromarray(rgba, "RGBA").save(folder / "fade.png")
+    wide = (rng.integers(0, 65536, (40, 52))).astype(np.uint16)
+    Image.fromarray(wide).save(folder / "wide16.png")  # mode I;16
+    palette = Image.fromarray(rng.integers(0, 8, (40, 52), dtype=np.uint8), "P")
+    palette.putpalette([c for i in range(8) for c in (30 * i, 200 - 20 * i, 90)])
+    palette.info["transparency"] = 0
+    palette.save(folder / "palette.gif")
+    Image.fromarray(rgba[..., :3]).save(folder / "photo.jfif", format="JPEG")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return {p.name: p for p in folder.iterdir()}
+
+
+def test_predict_reads_images_as_training_does_and_names_files_that_do_not_decode(module, run_dir, tmp_path, capsys):
+    files = odd_images(tmp_path / "odd")
+    transform = eval_transform(module.hparams.image_size)
+    with torch.no_grad():
+        expected = {
+            name: module(transform(load_rgb(path))[None]).softmax(dim=1).max().item()
+            for name, path in files.items()
+            if name != "broken.jpg"
+        }
+    images, bad = predict.list_images(tmp_path / "odd")
+    assert list(bad) == [files["broken.jpg"]] and len(images) == 4
+    got = {path.name: prob for path, _, prob in predict.predict(module, images)}
+    assert got == pytest.approx(expected, abs=1e-6)
+
+    out = tmp_path / "odd.csv"
+    code = predict.main([f"ckpt={run_dir / 'checkpoints' / 'best.ckpt'}", f"input={tmp_path / 'odd'}", f"out={out}"])
+    assert code == 1
+    assert {Path(row["path"]).name for row in read_csv(out)} == set(expected)
+    err = capsys.readouterr().err
+    assert "1 files under input=" in err and f"{files['broken.jpg']}: " in err

@@ -16,7 +16,7 @@ from tl_lightning.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 # Per-run values that legitimately differ between an interrupted and an uninterrupted run.
-VOLATILE = ("wall_s", "best_checkpoint")
+VOLATILE = ("wall_s", "best_checkpoint", "overrides")  # overrides: the command line, e.g. resume=true
 
 
 def cli_overrides(data: Path, epochs: int = 2) -> list[str]:

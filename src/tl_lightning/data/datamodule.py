@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from torchvision.datasets import ImageFolder
 
 from tl_lightning.data.decoded import DecodedImages
@@ -16,6 +16,7 @@ from tl_lightning.data.download import URL, ensure_dataset
 from tl_lightning.data.images import MAX_IMAGE_PIXELS, load_rgb
 from tl_lightning.data.sampling import eval_sampler
 from tl_lightning.data.scan import check_dataset
+from tl_lightning.data.seeding import EpochShuffle, drop_last, generator, worker_init
 from tl_lightning.data.transforms import (
     eval_transform,
     to_normalized_float,
@@ -42,6 +43,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         augment_on_device: bool | str = "auto",
         max_image_pixels: int = MAX_IMAGE_PIXELS,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -59,6 +61,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         if augment_on_device not in ("auto", True, False):
             raise ValueError(f"data.augment_on_device must be auto, true or false, not {augment_on_device!r}.")
         self.augment_on_device = augment_on_device
+        self.seed = seed  # the train order and the loader workers' seeds come from it (seeding.py)
         self._augmenter: DeviceAugmenter | None = None
         self.train_set: ImageFolder | DecodedImages | None = None
         self.val_set: ImageFolder | DecodedImages | None = None
@@ -87,20 +90,21 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
-        # A lone last sample would crash BatchNorm in train mode (Inception-v3): drop it, reshuffled each epoch.
+        # The order is drawn from (seed, epoch), never from the global RNG (seeding.py).
         n = len(self.train_set)
-        drop_last = n > 1 and n % self.batch_size == 1
+        shuffle = EpochShuffle(n, self.seed)
         if self._train_on_device():
             self._augmenter = DeviceAugmenter(self.train_set, train_geometry(self.image_size), to_normalized_float())
             # Index batches cost nothing to build: the main process serves them, workers would only add IPC.
             return DataLoader(
                 Indices(self.train_set),
                 batch_size=self.batch_size,
-                shuffle=True,
-                drop_last=drop_last,
+                sampler=shuffle,
+                drop_last=drop_last(n, self.batch_size),
                 collate_fn=collate_indices,
+                generator=generator(self.seed, "loader"),
             )
-        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=drop_last)
+        return self._loader(self.train_set, self.batch_size, sampler=shuffle, drop_last=drop_last(n, self.batch_size))
 
     def _train_on_device(self) -> bool:
         """Whether train batches are augmented on the training device (device_augment.py)."""
@@ -117,22 +121,22 @@ class ImageFolderDataModule(L.LightningDataModule):
         return self._augmenter(batch) if isinstance(batch, IndexBatch) else batch
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        # Training shards are Lightning's DistributedSamplerWrapper; evaluation shards must not repeat images.
+        return self._loader(self.val_set, self.eval_batch_size, sampler=eval_sampler(self.val_set))
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
 
     def _loader(
-        self, dataset: ImageFolder | DecodedImages, batch_size: int, shuffle: bool, drop_last: bool = False
+        self, dataset: ImageFolder | DecodedImages, batch_size: int, sampler: Sampler | None, drop_last: bool = False
     ) -> DataLoader:
-        # Training shards are Lightning's DistributedSampler; evaluation shards must not repeat images.
-        sampler = None if shuffle else eval_sampler(dataset)
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
             sampler=sampler,
             drop_last=drop_last,
+            generator=generator(self.seed, "loader"),  # the base seed is drawn from it, not from the global RNG
+            worker_init_fn=worker_init(self.seed, "loader"),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

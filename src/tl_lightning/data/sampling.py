@@ -18,6 +18,10 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 def eval_sampler(dataset: Dataset) -> Sampler | None:
     """An unpadded, unshuffled shard of `dataset` for this rank; None outside DDP (plain sequential order).
 
@@ -25,7 +29,7 @@ def eval_sampler(dataset: Dataset) -> Sampler | None:
     """
     if world_size() == 1:
         return None
-    return UnrepeatedDistributedSampler(dataset, num_replicas=world_size(), rank=dist.get_rank(), shuffle=False)
+    return UnrepeatedDistributedSampler(dataset, num_replicas=world_size(), rank=rank(), shuffle=False)
 
 
 def gather_in_order(local: torch.Tensor) -> torch.Tensor:

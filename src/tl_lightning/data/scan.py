@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,12 +98,12 @@ def _class_dirs(split_dir: Path) -> list[str]:
     if not classes:
         raise DatasetError(f"{split_dir} holds no class folders: {LAYOUT}.")
     for name in classes:
-        if not any(_walk_files(split_dir / name)):
+        if not any(walk_files(split_dir / name)):
             raise DatasetError(f"Class folder {split_dir / name} is empty: every class needs at least one image.")
     return classes
 
 
-def _walk_files(folder: Path):
+def walk_files(folder: Path) -> Iterator[Path]:
     # Same walk as torchvision's make_dataset, so the scan sees exactly the files ImageFolder would.
     _refuse_link_loops(folder)
     for dirpath, _, names in sorted(os.walk(folder, followlinks=True)):
@@ -128,7 +129,7 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[str, tuple[int, ...
     files = []
     for split in SPLITS:
         for name in classes:
-            for path in _walk_files(root / split / name):
+            for path in walk_files(root / split / name):
                 try:
                     st = path.stat()
                     identity = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)

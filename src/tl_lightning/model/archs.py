@@ -5,6 +5,8 @@ Everything else (head replacement, freezing, the aux loss) is generic and reads 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch.nn as nn
 import torchvision
 
@@ -42,6 +44,24 @@ def build_backbone(arch: str) -> nn.Module:
     """The torchvision model with its ImageNet head, randomly initialised."""
     spec = get_spec(arch)
     return torchvision.models.get_model(arch, weights=None, **dict(spec.builder_kwargs))
+
+
+HEAD_MODES = ("classifier", "last_linear")
+
+
+def with_head(model: nn.Module, spec: ArchSpec, mode: str) -> ArchSpec:
+    """The spec whose `head` is what arch.head replaces: the table's head module whole (`classifier`), or
+    only the last nn.Linear inside it (`last_linear`: AlexNet/VGG16 keep fc6, fc7 and their dropout).
+
+    Where the table's head is itself one Linear (Inception-v3's fc, discovered archs) both are the same.
+    """
+    if mode not in HEAD_MODES:
+        raise ValueError(f"arch.head={mode!r} is unknown: use one of {', '.join(HEAD_MODES)}.")
+    head = model.get_submodule(spec.head)
+    if mode == "classifier" or isinstance(head, nn.Linear):
+        return spec
+    last = [name for name, m in head.named_modules() if isinstance(m, nn.Linear)][-1]
+    return dataclasses.replace(spec, head=f"{spec.head}.{last}")
 
 
 def replace_linear(model: nn.Module, path: str, num_classes: int) -> nn.Linear:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -15,13 +15,22 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from tl_lightning.data.sampling import gather_in_order
-from tl_lightning.model.archs import build_backbone, get_spec, replace_linear
+from tl_lightning.model.archs import build_backbone, get_spec, replace_linear, with_head
 from tl_lightning.model.freezing import apply_freeze, set_eval
 from tl_lightning.model.weights import load_pretrained
 
 SPLITS = ("train", "val", "test")
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
+# Only while Inception's aux head trains: train_loss stays the main loss, comparable with val_loss.
+AUX_KEYS = ("train_aux_loss", "train_total_loss")
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "lr": 1e-4}
+
+
+class Losses(NamedTuple):
+    total: torch.Tensor  # what is optimised: main + aux_loss_weight x aux
+    main: torch.Tensor
+    aux: torch.Tensor | None
+    logits: torch.Tensor
 
 
 class TransferLearningModule(L.LightningModule):
@@ -36,6 +45,7 @@ class TransferLearningModule(L.LightningModule):
         scheduler: dict | None = None,
         aux_loss_weight: float = 0.4,
         channels_last: bool | None = None,
+        head: str = "classifier",
     ) -> None:
         super().__init__()
         # Plain containers only, so checkpoints load with weights_only=True.
@@ -44,10 +54,11 @@ class TransferLearningModule(L.LightningModule):
         )
         class_names = list(class_names)
         self.save_hyperparameters()
-        self.spec = spec = get_spec(arch)
+        spec = get_spec(arch)
         _check_image_size("arch.image_size", image_size, spec.min_image_size, arch)
 
         model = build_backbone(arch)
+        self.spec = spec = with_head(model, spec, head)
         load_pretrained(model, arch, spec, weights)
         for path in (spec.head, spec.aux_head):
             if path:
@@ -60,14 +71,20 @@ class TransferLearningModule(L.LightningModule):
         self.model = model
 
         # One loss mean and one accuracy per split (keys avoid ModuleDict's own `train` attribute).
+        aux_keys = AUX_KEYS if self.plan.aux_trains else ()
         self.metrics = nn.ModuleDict(
             {f"{s}_loss": MeanMetric() for s in SPLITS}
             | {f"{s}_acc": MulticlassAccuracy(len(class_names), average="micro") for s in SPLITS}
+            | {k: MeanMetric() for k in aux_keys}
         )
-        self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
-        self.test_probs: torch.Tensor | None = None
+        self.history: dict[str, list[float]] = {k: [] for k in (*HISTORY_KEYS, *aux_keys)}
+        self.test_probs: torch.Tensor | None = None  # val probabilities of the tested (best) checkpoint
+        self.val_probs_last: torch.Tensor | None = None  # val probabilities of the latest val epoch
+        self.steps_per_epoch: int | None = None  # train batches counted in the first epoch
         self.use_cached_inputs(None)
         self._test_batches: list[torch.Tensor] = []
+        self._val_batches: list[torch.Tensor] = []
+        self._epoch_steps = 0
 
     # -- model -------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,24 +118,37 @@ class TransferLearningModule(L.LightningModule):
         if self._channels_last:
             self.model.to(memory_format=torch.channels_last)
 
-    def loss_and_logits(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def losses(self, out: Any, y: torch.Tensor) -> Losses:
         """Cross-entropy on the main logits, plus aux_loss_weight x aux loss when aux logits come."""
         if isinstance(out, tuple):
-            logits, aux = out
-            return F.cross_entropy(logits, y) + self.hparams.aux_loss_weight * F.cross_entropy(aux, y), logits
-        return F.cross_entropy(out, y), out
+            logits, aux_logits = out
+            main, aux = F.cross_entropy(logits, y), F.cross_entropy(aux_logits, y)
+            return Losses(main + self.hparams.aux_loss_weight * aux, main, aux, logits)
+        main = F.cross_entropy(out, y)
+        return Losses(main, main, None, out)
+
+    def loss_and_logits(self, out: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The optimised loss and the main logits."""
+        losses = self.losses(out, y)
+        return losses.total, losses.logits
 
     # -- steps -------------------------------------------------------------------------------
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss, logits = self.loss_and_logits(self.net(x), y)
-        self._update("train", loss, logits, y)
-        return loss
+        losses = self.losses(self.net(x), y)
+        # Logged: the main loss (val/loss has no aux term); the aux and optimised totals beside it.
+        self._update("train", losses.main, losses.logits, y)
+        if losses.aux is not None:
+            self.metrics["train_aux_loss"].update(losses.aux.detach(), weight=len(y))
+            self.metrics["train_total_loss"].update(losses.total.detach(), weight=len(y))
+        self._epoch_steps += 1
+        return losses.total
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         loss, logits = self.loss_and_logits(self.net(x), y)
         self._update("val", loss, logits, y)
+        self._val_batches.append(logits.detach().float().softmax(dim=1).cpu())
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -131,15 +161,25 @@ class TransferLearningModule(L.LightningModule):
         self.metrics[f"{split}_acc"].update(logits.detach(), y)
 
     # -- epoch ends ----------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._epoch_steps = 0
+
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
         self.history["lr"].append(self.trainer.optimizers[0].param_groups[0]["lr"])
+        if self.steps_per_epoch is None:  # measured, not computed: the batches the loader gave in epoch 1
+            self.steps_per_epoch = self._epoch_steps
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_batches = []
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
             self._reset("val")
             return
         self._log_epoch("val")
+        local = torch.cat(self._val_batches) if self._val_batches else torch.empty(0, len(self.hparams.class_names))
+        self.val_probs_last = gather_in_order(local)  # every rank calls it: a collective under DDP
 
     def on_test_epoch_start(self) -> None:
         self._test_batches = []
@@ -153,10 +193,16 @@ class TransferLearningModule(L.LightningModule):
     def _log_epoch(self, split: str, record: bool = True) -> None:
         loss, acc = self.metrics[f"{split}_loss"].compute(), self.metrics[f"{split}_acc"].compute()
         self._reset(split)
-        self.log_dict({f"{split}/loss": loss, f"{split}/acc": acc}, prog_bar=split != "train")
+        extra = {k: self.metrics[k].compute() for k in AUX_KEYS if split == "train" and k in self.metrics}
+        for k in extra:
+            self.metrics[k].reset()
+        logged = {f"{split}/loss": loss, f"{split}/acc": acc} | {k.replace("_", "/", 1): v for k, v in extra.items()}
+        self.log_dict(logged, prog_bar=split != "train")
         if record:
             self.history[f"{split}_loss"].append(loss.item())
             self.history[f"{split}_acc"].append(acc.item())
+            for k, v in extra.items():
+                self.history[k].append(v.item())
 
     def _reset(self, split: str) -> None:
         self.metrics[f"{split}_loss"].reset()
@@ -173,9 +219,11 @@ class TransferLearningModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["history"] = self.history
+        checkpoint["steps_per_epoch"] = self.steps_per_epoch
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = {k: list(v) for k, v in checkpoint.get("history", self.history).items()}
+        self.steps_per_epoch = checkpoint.get("steps_per_epoch", self.steps_per_epoch)
 
     @property
     def param_counts(self) -> tuple[int, int]:

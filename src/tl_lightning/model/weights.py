@@ -85,12 +85,23 @@ def check_compatible(model: nn.Module, spec: ArchSpec, state: dict, source: str)
     if shapes:
         problems.append(f"shape mismatches: {_first(shapes)}")
     if missing:
-        problems.append(f"kept layers the file leaves random: {_first(missing)}")
+        problems.append(f"kept layers the file leaves random: {_first(missing)}{_kept_head_hint(spec, missing)}")
     if problems:
         raise WeightsError(f"arch.weights {source} does not fit {type(model).__name__}: " + "; ".join(problems))
     # The old heads are discarded; drop their tensors so shape checks in load_state_dict pass.
     for k in [k for k in state if k.startswith(replaced)]:
         del state[k]
+
+
+def _kept_head_hint(spec: ArchSpec, missing: list[str]) -> str:
+    """Why layers beside the replaced head are missing: arch.head=last_linear keeps them (e.g. AlexNet's fc6/fc7)."""
+    parent = spec.head.rpartition(".")[0]
+    if not parent or not all(k.startswith(parent + ".") for k in missing):
+        return ""
+    return (
+        f" (arch.head=last_linear replaces only {spec.head} and keeps the rest of {parent}, so the file must hold "
+        f"them: use arch.weights=imagenet or a complete file, or arch.head=classifier to replace all of {parent})"
+    )
 
 
 def _first(keys: list[str], n: int = 5) -> str:

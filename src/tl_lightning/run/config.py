@@ -12,8 +12,9 @@ from omegaconf import DictConfig, open_dict
 from tl_lightning.conf import CONF_DIR
 from tl_lightning.data.scan import ON_BAD_IMAGE
 from tl_lightning.errors import UserError
-from tl_lightning.model.archs import ARCHS, build_backbone, get_spec
+from tl_lightning.model.archs import ARCHS, build_backbone, get_spec, with_head
 from tl_lightning.model.freezing import apply_freeze
+from tl_lightning.model.spec import ArchSpec
 from tl_lightning.model.weights import check_compatible, read_state_dict, weights_file
 from tl_lightning.run.prepare import ways_out
 
@@ -41,6 +42,10 @@ def check_config(cfg: DictConfig) -> None:
     on_bad = cfg.data.get("on_bad_image", "error")
     if on_bad not in ON_BAD_IMAGE:
         problems.append(f"data.on_bad_image={on_bad!r} must be one of {', '.join(ON_BAD_IMAGE)}")
+    try:
+        requested_regime(cfg)
+    except ConfigError as err:
+        problems.append(str(err))
     if arch_problem is None:
         problems += _model_problems(cfg.arch.name, cfg)
     if problems:
@@ -58,6 +63,26 @@ def unknown_arch(name: str) -> str | None:
             f"(arch=torchvision arch.name=<model>). {err}"
         )
     return None
+
+
+def requested_regime(cfg: DictConfig) -> str:
+    """The train inputs asked for: `plain`, `views-K` or `fresh` (always fresh without the feature cache).
+
+    Where no exact cut exists (Inception-v3 mixed) the run falls back to `fresh` (run/train.choose_inputs).
+    """
+    if not cfg.strategy.get("cache_features"):
+        return "fresh"
+    value = cfg.strategy.get("cache_views", "plain")
+    if value in ("plain", "fresh"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
+        return f"views-{value}"
+    why = "is ambiguous (it once meant the plain view)" if value == 1 else "is not a train-view regime"
+    raise ConfigError(
+        f"strategy.cache_views={value!r} {why}: use plain (the un-augmented eval view, cached once), "
+        f"an integer K >= 2 (K cached RandomResizedCrop+flip views, one drawn per image per epoch), "
+        f"or fresh (a new crop every epoch, nothing cached for train)"
+    )
 
 
 def resolve_image_size(cfg: DictConfig) -> None:
@@ -78,10 +103,14 @@ def _model_problems(arch: str, cfg: DictConfig) -> list[str]:
             model = build_backbone(arch)
     except NotImplementedError:  # builders that compute sizes from tensors (regnet) need real ones
         model = build_backbone(arch)
-    problems = _weights_problems(model, arch, cfg.arch.get("weights"))
+    try:
+        spec = with_head(model, get_spec(arch), cfg.arch.get("head") or "classifier")
+    except ValueError as err:
+        return [str(err).rstrip(".")]
+    problems = _weights_problems(model, arch, spec, cfg.arch.get("weights"))
     unfreeze, batch_size = cfg.strategy.unfreeze, cfg.data.batch_size
     try:
-        plan = apply_freeze(model, get_spec(arch), unfreeze)
+        plan = apply_freeze(model, spec, unfreeze)
     except ValueError as err:
         return [*problems, str(err).rstrip(".")]
     if (size_problem := _image_size_problem(arch, cfg.arch.image_size, plan.aux_trains)) is not None:
@@ -105,13 +134,13 @@ def _image_size_problem(arch: str, size: int, aux_trains: bool) -> str | None:
     return None
 
 
-def _weights_problems(model: nn.Module, arch: str, weights: str | None) -> list[str]:
+def _weights_problems(model: nn.Module, arch: str, spec: ArchSpec, weights: str | None) -> list[str]:
     """A weights file is read (weights_only) and matched against the layout before any data is touched."""
     if weights is None or str(weights).lower() in ("none", "imagenet"):
         return []
     try:
         path = weights_file(arch, weights)
-        check_compatible(model, get_spec(arch), read_state_dict(path), str(path))
+        check_compatible(model, spec, read_state_dict(path), str(path))
     except UserError as err:
         return [f"{str(err).rstrip('.')}. {ways_out(arch)}"]
     return []

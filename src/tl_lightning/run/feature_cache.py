@@ -4,7 +4,9 @@ The assignment's method 2: for `extractor` the frozen backbone's features (the h
 computed once for train and val and the head trains on them for every epoch. For `mixed` the same is
 done at the first trainable layer group, where the groups form one nn.Sequential (AlexNet, VGG16).
 Both are exact: the frozen part runs in eval mode and holds no random op, so a cached activation equals
-what the full network computes (the train views are fixed: K augmented views, or the plain eval view).
+what the full network computes. The train views are fixed: the plain eval view (`plain`) or K augmented
+views (`views-K`, one drawn per image per epoch from the seeded view stream); `fresh` (a new crop every
+epoch) has nothing to cache and trains on images (regime.py).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tl_lightning import progress
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.sampling import eval_sampler
+from tl_lightning.data.seeding import EpochShuffle, drop_last, generator, stream_seed, worker_init
 from tl_lightning.data.transforms import eval_transform
 from tl_lightning.model.freezing import FreezePlan
 from tl_lightning.model.spec import ArchSpec
@@ -113,7 +116,11 @@ def capture_inputs(
 
 
 class CachedViews(Dataset):
-    """Cached activations [views, N, ...]; each access draws one of the views."""
+    """Cached activations [views, N, ...]; index view * N + i is view `view` of sample i.
+
+    The view is chosen by the sampler (EpochShuffle draws it from the seeded view stream), not here:
+    a draw from the global RNG would shift with anything else that uses it.
+    """
 
     def __init__(self, views: torch.Tensor, labels: torch.Tensor) -> None:
         self.views, self.labels = views, labels
@@ -122,20 +129,28 @@ class CachedViews(Dataset):
         return self.views.shape[1]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        view = int(torch.randint(self.views.shape[0], ())) if self.views.shape[0] > 1 else 0
-        return self.views[view, index], self.labels[index]
+        view, sample = divmod(index, len(self))
+        return self.views[view, sample], self.labels[sample]
 
 
 class CachedDataModule(L.LightningDataModule):
     """Loaders over cached activations, standing in for the image datamodule during fit and test."""
 
-    def __init__(self, train: CachedViews, val: CachedViews, batch_size: int, eval_batch_size: int) -> None:
+    def __init__(self, train: CachedViews, val: CachedViews, batch_size: int, eval_batch_size: int, seed: int) -> None:
         super().__init__()
         self.train, self.val = train, val
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train, batch_size=self.batch_size, shuffle=True, pin_memory=torch.cuda.is_available())
+        n = len(self.train)
+        return DataLoader(
+            self.train,
+            batch_size=self.batch_size,
+            sampler=EpochShuffle(n, self.seed, views=self.train.views.shape[0]),
+            drop_last=drop_last(n, self.batch_size),  # the image loader's rule: same steps per epoch
+            generator=generator(self.seed, "loader"),
+            pin_memory=torch.cuda.is_available(),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -153,19 +168,26 @@ def build_cached_datamodule(
     model: nn.Module,
     cut: Cut,
     images: ImageFolderDataModule,
-    views: int,
+    views: int | None,
     batch_size: int,
     device: torch.device,
     precision: Callable[[], AbstractContextManager] = nullcontext,
 ) -> CachedDataModule:
-    """Cache the input of `cut.tap` for `views` train views (1 = the plain eval view) and the val set."""
+    """Cache the input of `cut.tap` for the train views (None: the plain eval view; K: K augmented views)
+    and the val set."""
     model.to(device)
     plain = copy.copy(images.train_set)
     plain.transform = eval_transform(images.image_size)
-    sources = [plain] if views == 1 else [images.train_set] * views
-    loader = lambda ds: DataLoader(ds, batch_size=batch_size, num_workers=images.num_workers)  # noqa: E731
-    train = [capture_inputs(model, cut.tap, loader(ds), device, precision) for ds in sources]
-    val_x, val_y = capture_inputs(model, cut.tap, loader(images.val_set), device, precision)
+    sources = [plain] if views is None else [images.train_set] * views
+    # The augmented views come from their own seeded stream; the global RNG is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(stream_seed(images.seed, "cache_pass"))
+        train = [
+            capture_inputs(model, cut.tap, _pass_loader(ds, batch_size, images, view), device, precision)
+            for view, ds in enumerate(sources)
+        ]
+    val_loader = _pass_loader(images.val_set, batch_size, images, len(sources))
+    val_x, val_y = capture_inputs(model, cut.tap, val_loader, device, precision)
     train_views = torch.stack([x for x, _ in train])
     log.info("Cached %s input: train %s, val %s", cut.tap, tuple(train_views.shape), tuple(val_x.shape))
     return CachedDataModule(
@@ -173,4 +195,16 @@ def build_cached_datamodule(
         CachedViews(val_x[None], val_y),
         images.batch_size,
         images.eval_batch_size,
+        images.seed,
+    )
+
+
+def _pass_loader(dataset: Dataset, batch_size: int, images: ImageFolderDataModule, index: int) -> DataLoader:
+    """An in-order loader for caching pass `index`; its workers' seeds come from (seed, index), so K views differ."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=images.num_workers,
+        generator=generator(images.seed, "cache_pass", index),
+        worker_init_fn=worker_init(images.seed, "cache_pass", index),
     )

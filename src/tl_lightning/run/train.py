@@ -21,8 +21,8 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, resume, tensorboard
-from tl_lightning.run.config import check_config, resolve_image_size
+from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, provenance, resume, tensorboard
+from tl_lightning.run.config import check_config, requested_regime, resolve_image_size
 from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
@@ -82,7 +82,7 @@ def _train(cfg: DictConfig) -> dict:
         callbacks.append(progress_bar())  # counts epochs from 1
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
 
-    fit_data, input_cache = choose_inputs(cfg, module, datamodule, trainer)
+    fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
     with resume.resume_hint(out):
         trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
     wall_s = time.perf_counter() - start
@@ -109,6 +109,8 @@ def _train(cfg: DictConfig) -> dict:
         wall_s=round(wall_s, 2),
         best_checkpoint=best,
         test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
+        val_predictions_last="val_predictions_last.csv",
+        **provenance.describe(cfg, module, datamodule, regime, input_cache),
     )
     if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
         write_artifacts(out, cfg, metrics, module, datamodule, trainer)
@@ -122,25 +124,31 @@ def _train(cfg: DictConfig) -> dict:
 
 def choose_inputs(
     cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, trainer: L.Trainer
-) -> tuple[L.LightningDataModule, str]:
-    """Images, or cached activations of the frozen part when strategy.cache_features allows it exactly."""
+) -> tuple[L.LightningDataModule, str, str]:
+    """Images, or cached activations of the frozen part when strategy.cache_features allows it exactly;
+    with the train-input regime that runs (`plain`, `views-K`, or `fresh` whenever images are trained on)."""
+    regime = requested_regime(cfg)
     if not cfg.strategy.get("cache_features"):
-        return datamodule, "off"
+        return datamodule, "off", regime
+    if regime == "fresh":
+        # Fresh crops every epoch: the frozen part runs on images each step, without autograd (no graph
+        # is built through parameters that do not require grad, so there is no backward pass through them).
+        return datamodule, "off: strategy.cache_views=fresh draws new crops every epoch", regime
     cut = find_cut(module.model, module.spec, module.plan)
     if isinstance(cut, str):
-        log.info("Feature cache not used: %s; training on images.", cut)
-        return datamodule, f"off: {cut}"
+        log.info("Feature cache not used: %s; training on images with fresh crops every epoch.", cut)
+        return datamodule, f"off: {cut}", "fresh"
     cached = build_cached_datamodule(
         module.model,
         cut,
         datamodule,
-        views=cfg.strategy.cache_views,
+        views=int(regime.removeprefix("views-")) if regime.startswith("views-") else None,
         batch_size=cfg.strategy.cache_batch_size,
         device=trainer.strategy.root_device,
         precision=trainer.precision_plugin.forward_context,
     )
     module.use_cached_inputs(cut.tail)
-    return cached, f"input of {cut.tap}"
+    return cached, f"input of {cut.tap}", regime
 
 
 def write_artifacts(
@@ -156,6 +164,9 @@ def write_artifacts(
 
     val_set, probs = datamodule.val_set, module.test_probs
     artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes)
+    # The model every comparison uses (val_acc_last): its last val epoch, rows in val order like the above.
+    last = module.val_probs_last
+    artifacts.write_predictions_csv(out / "val_predictions_last.csv", val_set.samples, last, datamodule.classes)
     preds = [int(p) for p in probs.argmax(dim=1)]
     shown = artifacts.grid_sample(preds, val_set.targets, cfg.artifacts.grid_size)
     images = denormalize(torch.stack([val_set[i][0] for i in shown]))

@@ -14,6 +14,9 @@ examples:
   python -m tl_lightning.predict ckpt=... input=some/folder out=preds.csv device=cuda batch_size=32
 
 Prints `path<TAB>class<TAB>prob` per image and writes the same to the CSV.
+Images are read as training reads them (data.images.load_rgb: alpha over white, 16-bit scaled, palette
+transparency kept) and every file PIL decodes is predicted, whatever its extension; files that do not
+decode are listed by name on stderr, and the exit status is then 1.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from pathlib import Path
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
+from tl_lightning.data.images import image_problem, load_rgb
+from tl_lightning.data.scan import walk_files
 from tl_lightning.data.transforms import eval_transform
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.checkpoint import load_module
@@ -42,24 +46,34 @@ class PredictArgs:
     batch_size: int = 16
 
 
-def list_images(path: Path) -> list[Path]:
-    """One image file, or every image under a folder (recursively, sorted)."""
+def list_images(path: Path) -> tuple[list[Path], dict[Path, str]]:
+    """(decodable images, undecodable file -> reason) of one file or of every file under a folder, in the
+    order training walks a class folder; like training, any file PIL decodes counts, whatever its extension."""
     if path.is_file():
-        return [path]
-    if not path.is_dir():
+        files = [path]
+    elif path.is_dir():
+        files = list(walk_files(path))
+    else:
         raise UsageError(f"input={path}: no such file or folder")
-    images = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+    if not files:
+        raise UsageError(f"input={path}: no image files in this folder")
+    bad = {f: problem for f in files if (problem := image_problem(f))}
+    images = [f for f in files if f not in bad]
     if not images:
-        raise UsageError(f"input={path}: no image files ({', '.join(IMG_EXTENSIONS)}) in this folder")
-    return images
+        raise UsageError(f"input={path}: no file decodes as an image:\n{_listing(bad)}")
+    return images, bad
 
 
 def load_image(path: Path, transform) -> torch.Tensor:
+    """Training's preprocessing: load_rgb, then the eval transform."""
     try:
-        with Image.open(path) as image:
-            return transform(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
+        return transform(load_rgb(path))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise UsageError(f"input: cannot read image {path} ({err})") from err
+
+
+def _listing(bad: dict[Path, str]) -> str:
+    return "\n".join(f"  {path}: {reason}" for path, reason in bad.items())
 
 
 @torch.no_grad()
@@ -88,13 +102,17 @@ def write_csv(rows: list[tuple[Path, str, float]], out: Path) -> None:
 
 def _run(args: PredictArgs) -> int:
     ckpt = existing_file("ckpt", args.ckpt)
-    images = list_images(Path(args.input).expanduser())
+    images, bad = list_images(Path(args.input).expanduser())
     dev, batch_size = device("device", args.device), positive_int("batch_size", args.batch_size)
     rows = predict(load_module(ckpt, "ckpt", map_location=dev), images, batch_size)
     for path, name, prob in rows:
         print(f"{path}\t{name}\t{prob:.4f}")
     write_csv(rows, Path(args.out))
     print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
+    if bad:
+        print(f"{len(bad)} files under input={args.input} do not decode and were not predicted:", file=sys.stderr)
+        print(_listing(bad), file=sys.stderr)
+        return 1
     return 0
 
 
