@@ -67,7 +67,8 @@ def run_hparams(cfg: DictConfig, metrics: dict) -> dict[str, Any]:
         "epochs": int(metrics.get("epochs") or 0),
         "seed": int(cfg.seed),
         "image_size": int(cfg.arch.image_size),
-        "augmentation": augmentation(cfg, str(metrics.get("input_cache", "off"))),
+        # The regime the run recorded (plain / views-K / fresh): one source for metrics.json and TensorBoard.
+        "augmentation": str((metrics.get("settings") or {}).get("augmentation", "unknown")),
     }
 
 
@@ -80,14 +81,6 @@ def outcome(metrics: dict) -> dict[str, float]:
         "hparams/val_acc_last": _num(metrics.get("val_acc_last")),
         "hparams/val_loss_final": _num(val_loss[-1]),
     }
-
-
-def augmentation(cfg: DictConfig, input_cache: str) -> str:
-    """What the head saw in training: fresh RandomResizedCrop + flip each epoch, or cached views."""
-    if input_cache.startswith("off"):
-        return "crop+flip"
-    views = int(cfg.strategy.get("cache_views", 1))
-    return "none (cached plain view)" if views == 1 else f"{views} cached crop+flip views"
 
 
 def short_name(cfg: DictConfig, metrics: dict) -> str:
