@@ -43,12 +43,15 @@ def test_early_stopping_is_off_by_default_and_one_override_away():
 
 
 def test_debug_fast_runs_one_batch_and_writes_every_artifact(make_cfg):
-    cfg = make_cfg("alexnet", "finetune", "debug=fast")
-    assert (cfg.trainer.limit_train_batches, cfg.trainer.limit_val_batches) == (1, 1)
+    # eval_batch_size=2: the one val batch covers 2 of the 8 val images, as on real data.
+    cfg = make_cfg("alexnet", "finetune", "debug=fast", "data.eval_batch_size=2")
+    assert (cfg.trainer.limit_val_batches, cfg.data.eval_batch_size) == (1, 2)
     metrics = train(cfg)
     assert metrics["epochs"] == 1 and metrics["val_acc_best"] is not None
     out = Path(cfg.paths.output_dir)
     assert all((out / name).is_file() for name in ("metrics.json", "predictions.png", "loss_curves.png"))
+    # The last val epoch saw part of the val set: no per-image file pretends to cover all of it.
+    assert metrics["val_predictions_last"] is None and not (out / "val_predictions_last.csv").exists()
 
 
 def test_debug_overfit_trains_and_validates_on_a_few_batches():

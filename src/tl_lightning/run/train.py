@@ -166,7 +166,14 @@ def write_artifacts(
     artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes)
     # The model every comparison uses (val_acc_last): its last val epoch, rows in val order like the above.
     last = module.val_probs_last
-    artifacts.write_predictions_csv(out / "val_predictions_last.csv", val_set.samples, last, datamodule.classes)
+    if last is not None and len(last) == len(val_set):
+        artifacts.write_predictions_csv(out / "val_predictions_last.csv", val_set.samples, last, datamodule.classes)
+    else:  # trainer.limit_val_batches (e.g. debug=fast): a partial file would pass for the whole val set
+        metrics["val_predictions_last"] = None
+        seen = 0 if last is None else len(last)
+        log.warning(
+            "val_predictions_last.csv not written: the last val epoch scored %d of %d images", seen, len(val_set)
+        )
     preds = [int(p) for p in probs.argmax(dim=1)]
     shown = artifacts.grid_sample(preds, val_set.targets, cfg.artifacts.grid_size)
     images = denormalize(torch.stack([val_set[i][0] for i in shown]))
