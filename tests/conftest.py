@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from omegaconf import DictConfig, open_dict
 from PIL import Image
 
 from tl_lightning.conf import CONF_DIR
+from tl_lightning.data.download import content_digest
 from tl_lightning.run.schema import register_schema
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -40,6 +42,17 @@ def write_image_folder(root: Path, per_class: dict[str, int], size: tuple[int, i
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_image_folder(tmp_path_factory.mktemp("tiny") / "data", {"train": 6, "val": 4})
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> tuple[str, str]:
+    """A file:// URL of a zip laid out like the real one, and its content digest."""
+    src = write_image_folder(tmp_path / "src" / "hymenoptera_data", {"train": 2, "val": 1})
+    path = tmp_path / "hymenoptera_data.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for file in sorted(src.rglob("*")):
+            zf.write(file, file.relative_to(src.parent).as_posix())
+    return path.as_uri(), content_digest(src)
 
 
 def compose_cfg(overrides: list[str], output_dir: Path) -> DictConfig:

@@ -8,23 +8,11 @@ import zipfile
 from collections.abc import Iterator
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-from conftest import write_image_folder
 from tl_lightning.data import ImageFolderDataModule, datamodule, download
-from tl_lightning.data.download import DatasetError, content_digest, ensure_dataset
-
-
-@pytest.fixture
-def archive(tmp_path: Path) -> tuple[str, str]:
-    src = write_image_folder(tmp_path / "src" / "hymenoptera_data", {"train": 2, "val": 1})
-    path = tmp_path / "hymenoptera_data.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        for file in sorted(src.rglob("*")):
-            zf.write(file, file.relative_to(src.parent).as_posix())
-    return path.as_uri(), content_digest(src)
+from tl_lightning.data.download import DatasetError, ensure_dataset
 
 
 @pytest.fixture
