@@ -121,3 +121,22 @@ def test_paired_bootstrap_pairs_shared_seeds_and_resamples_the_others_within_the
     p = paired_bootstrap(a, b)
     assert p == paired_bootstrap(a, b)
     assert 1 / 10_001 <= p < 0.01  # 15 more images right in every run of A
+
+
+def test_cells_of_one_arch_and_strategy_that_differ_in_one_swept_setting_are_tested_pairwise(tmp_path):
+    # strategy.cache_views=plain,fresh for alexnet/extractor (fresh also changes the recorded input path), plus
+    # an lr=1e-3 fresh cell: plain vs fresh is one comparison, plain vs (fresh, lr 1e-3) differs in two settings.
+    sweep = tmp_path / "sweep"
+    fresh = {"augmentation": "fresh", "input_cache": "off: strategy.cache_views=fresh draws new crops every epoch"}
+    write_run(sweep / "0_plain", "alexnet", "extractor", (140, 140), wrong_last=first_bees(13))
+    write_run(sweep / "1_fresh", "alexnet", "extractor", (149, 149), wrong_last=first_bees(4), **fresh)
+    write_run(sweep / "2_fresh_lr", "alexnet", "extractor", (149, 149), wrong_last=first_bees(4), lr=1e-3, **fresh)
+    table = "\n".join(noise_table(load_sweep(sweep)))
+    assert "differ in a single swept setting (`augmentation`, `lr`) are tested the same way" in table
+    rows = table.splitlines()
+    pair = [r for r in rows if "augmentation=plain" in r and "augmentation=fresh" in r]
+    # 9 discordant images, all for fresh: exact McNemar p = 2 / 2**9; Holm over the 2 tested pairs.
+    assert len(pair) == 1 and "| +0.059 | exact McNemar | 0.00391 | 0.00781 | yes |" in pair[0]
+    lr_pair = [r for r in rows if "lr=0.0001)" in r and "lr=0.001)" in r]
+    assert len(lr_pair) == 1 and "augmentation=plain" not in lr_pair[0]
+    assert "| exact McNemar | 1 | 1 | no |" in lr_pair[0]

@@ -1,8 +1,9 @@
 """Which differences between cells exceed the noise: paired tests on the last epoch's per-image predictions.
 
 The family of comparisons is fixed before any answer is written: within each set of cells that share every
-varied setting, every pair of cells with the same arch or the same strategy. All of them are tested, Holm-
-corrected together, and every answer looks its verdict up here.
+varied setting, every pair of cells with the same arch or the same strategy; and every pair of cells of one
+arch and strategy that differ in a single varied setting (e.g. the augmentation regime). All of them are tested,
+Holm-corrected together, and every answer looks its verdict up here.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ IMPLIED = {
     "arch": {"arch", "image_size", "head", "unfreeze", "input_cache", "steps_per_epoch", "weights", "weights_sha256"},
     "strategy": {"strategy", "unfreeze", "augmentation", "input_cache", "steps_per_epoch"},
 }
+# A swept setting that changes another recorded one with it: the pair still differs in one setting.
+COUPLED = {"weights": {"weights_sha256"}, "augmentation": {"input_cache"}}
 RULE = (
     "Each pair differs in one axis (arch, or strategy) with every other setting equal, except what that axis "
     "sets itself: for arch the input size, head, default depth of `mixed`, input path and each arch's own "
     "weights file (the same kind of weights: ImageNet, random or file); for strategy the trained layers, the input "
     "path and the augmentation regime (a pair that crosses regimes says so). Pairs that also differ in another "
     "setting are listed and not tested."
+)
+SETTING_RULE = (
+    "Pairs of one arch and strategy that differ in a single swept setting ({}) are tested the same way; every "
+    "other setting is equal."
 )
 
 
@@ -64,7 +71,8 @@ def family(sweep: Sweep) -> dict[tuple[int, int], PairTest]:
     """Every comparison of the report, tested once and Holm-corrected together (cached on the root sweep)."""
     root = sweep.root
     if root.tests is None:
-        tests = [_test(a, b, axis) for view in root.views() for a, b, axis in _pairs(view)]
+        pairs = [p for view in root.views() for p in _pairs(view)] + _setting_pairs(root)
+        tests = [_test(a, b, axis) for a, b, axis in pairs]
         ran = [t for t in tests if t.p is not None]
         adjusted = dict(zip((id(t) for t in ran), holm([t.p for t in ran]), strict=True))
         tests = [replace(t, p_holm=adjusted[id(t)]) if id(t) in adjusted else t for t in tests]
@@ -98,8 +106,10 @@ def noise_table(sweep: Sweep) -> list[str]:
     tests = family(sweep)
     if not tests:
         return ["No pair of measured cells to compare."]
+    coupled = {k for d in sweep.root.varying for k in COUPLED.get(d, ())}
+    swept = ", ".join(f"`{k}`" for k in sweep.root.varying if k not in coupled)
     lines = [
-        RULE,
+        RULE + (" " + SETTING_RULE.format(swept) if swept else ""),
         "",
         f"| A | B | Δ (A−B) | test | p | Holm p | A − B beyond noise at α = {ALPHA}? | note |",
         "|---|---|---|---|---|---|---|---|",
@@ -124,6 +134,18 @@ def _pairs(view: Sweep) -> list[tuple[Cell, Cell, str]]:
     for strategy in view.strategies:
         cells = [c for a in view.archs if (c := view.cell(a, strategy))]
         pairs += [(a, b, "arch") for i, a in enumerate(cells) for b in cells[i + 1 :]]
+    return pairs
+
+
+def _setting_pairs(sweep: Sweep) -> list[tuple[Cell, Cell, str]]:
+    """Cells of one arch/strategy whose varied settings differ in exactly one (counting COUPLED ones with it)."""
+    pairs = []
+    for i, a in enumerate(sweep.cells):
+        for b in sweep.cells[i + 1 :]:
+            differ = {k for k in sweep.varying if a.variant.get(k) != b.variant.get(k)}
+            differ -= {k for d in differ for k in COUPLED.get(d, ())}
+            if (a.arch, a.strategy) == (b.arch, b.strategy) and len(differ) == 1:
+                pairs.append((a, b, differ.pop()))
     return pairs
 
 
@@ -153,7 +175,8 @@ def _test(a: Cell, b: Cell, axis: str) -> PairTest:
 
 def _conflicts(a: Cell, b: Cell, axis: str) -> list[str]:
     keys = set(a.settings) | set(b.settings)
-    differ = sorted(k for k in keys if a.settings.get(k) != b.settings.get(k) and k not in IMPLIED[axis])
+    implied = IMPLIED.get(axis, {axis} | COUPLED.get(axis, set()))
+    differ = sorted(k for k in keys if a.settings.get(k) != b.settings.get(k) and k not in implied)
     if axis == "arch" and _weights_kind(a) != _weights_kind(b):
         differ.append(f"weights ({a.weights} vs {b.weights})")
     return differ
