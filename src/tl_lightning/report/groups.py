@@ -19,6 +19,9 @@ from tl_lightning.report.stats import Estimate
 ARCH_ORDER = ("alexnet", "vgg16", "inception_v3")
 STRATEGY_ORDER = ("extractor", "finetune", "mixed")
 
+# A setting that changes another recorded one with it: cells that differ in both still differ in one setting.
+COUPLED = {"weights": {"weights_sha256"}, "augmentation": {"input_cache"}}
+
 
 @dataclass
 class Cell:
@@ -108,8 +111,10 @@ class Sweep:
 
 
 def variant_text(variant: dict) -> str:
-    """`k=v, ...` for labels; a weights hash is left to the table when the weights' name already differs."""
-    shown = {k: v for k, v in variant.items() if not (k == "weights_sha256" and "weights" in variant)}
+    """`k=v, ...` for labels; a setting that follows another shown one (COUPLED, e.g. the weights' hash) is left to
+    the table."""
+    hidden = {k for d in variant for k in COUPLED.get(d, ())}
+    shown = {k: v for k, v in variant.items() if k not in hidden}
     return ", ".join(f"{k}={format_setting(k, v)}" for k, v in shown.items())
 
 
