@@ -137,6 +137,8 @@ def test_cells_of_one_arch_and_strategy_that_differ_in_one_swept_setting_are_tes
     pair = [r for r in rows if "augmentation=plain" in r and "augmentation=fresh" in r]
     # 9 discordant images, all for fresh: exact McNemar p = 2 / 2**9; Holm over the 2 tested pairs.
     assert len(pair) == 1 and "| +0.059 | exact McNemar | 0.00391 | 0.00781 | yes |" in pair[0]
+    # The input path follows the regime: it stays out of the labels, and the regime pair is not "crossing" one.
+    assert "input_cache=" not in pair[0] and "crosses augmentation regimes" not in pair[0]
     lr_pair = [r for r in rows if "lr=0.0001)" in r and "lr=0.001)" in r]
     assert len(lr_pair) == 1 and "augmentation=plain" not in lr_pair[0]
     assert "| exact McNemar | 1 | 1 | no |" in lr_pair[0]
