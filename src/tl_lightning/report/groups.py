@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,11 @@ STRATEGY_ORDER = ("extractor", "finetune", "mixed")
 
 # A setting that changes another recorded one with it: cells that differ in both still differ in one setting.
 COUPLED = {"weights": {"weights_sha256"}, "augmentation": {"input_cache"}}
+
+
+def followers(keys: Iterable[str]) -> set[str]:
+    """The settings that follow some of `keys` (COUPLED)."""
+    return {k for d in keys for k in COUPLED.get(d, ())}
 
 
 @dataclass
@@ -113,7 +119,7 @@ class Sweep:
 def variant_text(variant: dict) -> str:
     """`k=v, ...` for labels; a setting that follows another shown one (COUPLED, e.g. the weights' hash) is left to
     the table."""
-    hidden = {k for d in variant for k in COUPLED.get(d, ())}
+    hidden = followers(variant)
     shown = {k: v for k, v in variant.items() if k not in hidden}
     return ", ".join(f"{k}={format_setting(k, v)}" for k, v in shown.items())
 

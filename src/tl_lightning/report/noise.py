@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tl_lightning.report.groups import COUPLED, Cell, Sweep
+from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
 from tl_lightning.report.paired import ALPHA, BOOTSTRAP, MCNEMAR, holm, mcnemar_exact, paired_bootstrap
 
 KEY = "val_acc_last"  # comparisons use the last epoch: it was not selected on the val images
@@ -105,7 +105,7 @@ def noise_table(sweep: Sweep) -> list[str]:
     tests = family(sweep)
     if not tests:
         return ["No pair of measured cells to compare."]
-    coupled = {k for d in sweep.root.varying for k in COUPLED.get(d, ())}
+    coupled = followers(sweep.root.varying)
     swept = ", ".join(f"`{k}`" for k in sweep.root.varying if k not in coupled)
     lines = [
         RULE + (" " + SETTING_RULE.format(swept) if swept else ""),
@@ -143,7 +143,7 @@ def _setting_pairs(sweep: Sweep) -> list[tuple[Cell, Cell, str]]:
     for i, a in enumerate(sweep.cells):
         for b in sweep.cells[i + 1 :]:
             differ = {k for k in sweep.varying if a.variant.get(k) != b.variant.get(k)}
-            differ -= {k for d in differ for k in COUPLED.get(d, ())}
+            differ -= followers(differ)
             if (a.arch, a.strategy) == (b.arch, b.strategy) and len(differ) == 1:
                 pairs.append((a, b, differ.pop()))
     return pairs
