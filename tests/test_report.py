@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from report_fixtures import CORRECT, PARAMS, VAL, section, write_sweep
+from report_fixtures import CORRECT, PARAMS, VAL, section, write_run, write_sweep
 from tl_lightning.model.module import TransferLearningModule
 from tl_lightning.report import write_report
 from tl_lightning.report.__main__ import main as report_main
@@ -173,3 +174,18 @@ def test_report_on_a_real_tiny_run(make_cfg, tmp_path):
     assert "The train set holds `ants` 6, `bees` 6 (12 images). Cut in file order into batches of 4" in report
     assert f" | 0 | {run.metrics['val_acc_last']:.3f} [" in report
     assert answer_freeze(load_sweep(sweep))[0].startswith("No architecture has both")
+
+
+def test_runs_that_differ_only_in_a_setting_get_their_own_figures(tmp_path):
+    # One sweep folder extended by two commands (strategy.cache_views=plain, then =fresh): both jobs are number 0
+    # with the same arch, strategy and seed, so a name from those alone would show one run's figure for both.
+    sweep = tmp_path / "sweep"
+    fresh = {"augmentation": "fresh", "input_cache": "off"}
+    write_run(sweep / "0_arch=alexnet,strategy.cache_views=plain", "alexnet", "extractor", (140, 140))
+    write_run(sweep / "0_arch=alexnet,strategy.cache_views=fresh", "alexnet", "extractor", (140, 140), **fresh)
+    report = write_report(sweep).read_text()
+    links = re.findall(r"\]\((report_figures/[^)]*_confusion\.png)\)", report)
+    assert len(links) == 2 and len(set(links)) == 2
+    assert all((sweep / link).stat().st_size > 0 for link in links)
+    # Same predictions, so only the title can tell the two figures apart: it names the regime.
+    assert (sweep / links[0]).read_bytes() != (sweep / links[1]).read_bytes()

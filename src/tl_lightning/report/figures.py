@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tl_lightning.report import plots
-from tl_lightning.report.groups import Sweep
+from tl_lightning.report.groups import Sweep, variant_text
 from tl_lightning.report.runs import Run
 
 FIGURES = "report_figures"  # folder beside report.md
@@ -44,8 +44,9 @@ def _caption(cells: list) -> str:
 
 def per_run_section(sweep: Sweep) -> list[str]:
     lines = ["## Per run: confusion matrix and misclassified val images", ""]
+    stems: set[str] = set()
     for index, run in enumerate(sweep.ok_runs):
-        stem = _figure_stem(run, index)
+        stem = _figure_stem(run, index, stems)
         lines += [f"### {run.name}", ""]
         rows, epoch = run.figure_predictions()
         if not rows:
@@ -56,7 +57,8 @@ def per_run_section(sweep: Sweep) -> list[str]:
         classes, counts = plots.confusion_counts(rows)
         lines += ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
         lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, counts, strict=True)]
-        title = f"{run.title}, {epoch}"
+        variant = variant_text({k: run.settings.get(k) for k in sweep.varying})
+        title = f"{run.title}{f' ({variant})' if variant else ''}, {epoch}"
         plots.save(plots.confusion_figure(rows, title), sweep.path / FIGURES / f"{stem}_confusion.png")
         lines += ["", f"![confusion matrix, {epoch}]({FIGURES}/{stem}_confusion.png)", ""]
         figure = plots.misclassified_grid(rows, title, MISCLASSIFIED_SHOWN)
@@ -68,10 +70,14 @@ def per_run_section(sweep: Sweep) -> list[str]:
     return lines
 
 
-def _figure_stem(run: Run, index: int) -> str:
-    """Short, link-safe file name: job dirs carry every override and can pass the 255-byte limit."""
+def _figure_stem(run: Run, index: int, taken: set[str]) -> str:
+    """Short, link-safe file name: job dirs carry every override and can pass the 255-byte limit. Unique within
+    the report: sweeps extended by several commands repeat job numbers, and runs may differ only in a setting."""
     number = run.name.split("_", 1)[0] if run.name.split("_", 1)[0].isdigit() else f"r{index}"
-    return _safe(f"{number}_{run.arch}_{run.strategy}_seed{run.seed}")
+    stem = _safe(f"{number}_{run.arch}_{run.strategy}_seed{run.seed}")
+    stem = stem if stem not in taken else f"{stem}_r{index}"
+    taken.add(stem)
+    return stem
 
 
 def _safe(text: str) -> str:
