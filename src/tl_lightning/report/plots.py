@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def confusion_figure(rows: list[dict], title: str) -> Figure:
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
     ax.set_xticklabels(classes)
     ax.set_yticklabels(classes)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 44), fontsize=9)  # a title naming varied settings outgrows the figure
     fig.tight_layout()
     return fig
 
