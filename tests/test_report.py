@@ -189,3 +189,22 @@ def test_runs_that_differ_only_in_a_setting_get_their_own_figures(tmp_path):
     assert all((sweep / link).stat().st_size > 0 for link in links)
     # Same predictions, so only the title can tell the two figures apart: it names the regime.
     assert (sweep / links[0]).read_bytes() != (sweep / links[1]).read_bytes()
+
+
+def test_a_new_report_drops_the_figures_of_an_earlier_one(tmp_path):
+    sweep = write_sweep(tmp_path)
+    stale = sweep / "report_figures" / "0_alexnet_extractor_seed7_confusion.png"  # from runs since deleted
+    stale.parent.mkdir()
+    stale.write_bytes(b"old")
+    report = write_report(sweep).read_text()
+    assert not stale.exists()
+    assert "(report_figures/0_alexnet_extractor_seed0_confusion.png)" in report
+    assert (sweep / "report_figures" / "0_alexnet_extractor_seed0_confusion.png").is_file()
+
+
+def test_a_folder_with_a_report_but_no_runs_is_left_as_it_is(tmp_path, capsys):
+    # docs/study holds a copied report whose runs live elsewhere: rewriting it would empty it.
+    (tmp_path / "report.md").write_text("the study")
+    assert report_main([str(tmp_path)]) == 2
+    assert "holds a report.md but no run folders" in capsys.readouterr().err
+    assert (tmp_path / "report.md").read_text() == "the study"

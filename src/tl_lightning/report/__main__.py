@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from tl_lightning.report.groups import is_job_dir
 from tl_lightning.report.summary import write_summary
 from tl_lightning.report.write import write_report
 
@@ -23,13 +25,20 @@ def main(argv: list[str] | None = None) -> int:
             "Writes SWEEP_DIR/summary.csv, summary.md, report.md and report_figures/ from the runs' metrics.json,\n"
             "val_predictions.csv and .hydra/ folders. Needs no GPU and no torch.\n\n"
             "examples:\n"
-            "  python -m tl_lightning.report outputs/multirun/2026-11-28_10-00-00\n"
-            "  python -m tl_lightning.report docs/study"
+            "  python -m tl_lightning.report outputs/multirun/2026-11-28_10-00-00"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sweep_dir", help="a multirun folder (outputs/multirun/<time>) holding one folder per run")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    sweep_dir = Path(args.sweep_dir)
+    if (sweep_dir / "report.md").is_file() and not any(is_job_dir(d) for d in sweep_dir.iterdir()):
+        # e.g. docs/study: a copied report whose runs live elsewhere; rewriting it would leave an empty report
+        print(
+            f"error: {sweep_dir} holds a report.md but no run folders; give the sweep folder the runs are in.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         write_summary(args.sweep_dir)
         path = write_report(args.sweep_dir)

@@ -12,6 +12,12 @@ FIGURES = "report_figures"  # folder beside report.md
 MISCLASSIFIED_SHOWN = 16
 
 
+def clear_figures(sweep: Sweep) -> None:
+    """Drop the PNGs an earlier report of this folder wrote: a figure no longer linked would pass for a result."""
+    for png in (sweep.path / FIGURES).glob("*.png"):
+        png.unlink()
+
+
 def curves_section(sweep: Sweep) -> list[str]:
     lines = ["## Loss curves", ""]
     views = sweep.views()

@@ -136,7 +136,7 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"Sweep dir {sweep_dir} does not exist.")
-    runs = [read_run(d) for d in sorted(sweep_dir.iterdir(), key=_job_order) if _is_job_dir(d)]
+    runs = [read_run(d) for d in sorted(sweep_dir.iterdir(), key=_job_order) if is_job_dir(d)]
     runs += _never_started(sweep_dir, runs)
     archs = _ordered({str(r.arch) for r in runs if r.arch}, list(ARCH_ORDER))
     strategies = _ordered({str(r.strategy) for r in runs if r.strategy}, list(STRATEGY_ORDER))
@@ -166,7 +166,7 @@ def _seed_order(run: Run) -> tuple[bool, int]:
     return (run.seed is None, run.seed if isinstance(run.seed, int) else 0)
 
 
-def _is_job_dir(path: Path) -> bool:
+def is_job_dir(path: Path) -> bool:
     return path.is_dir() and (bool(JOB_DIR.match(path.name)) or (path / "metrics.json").is_file())
 
 

@@ -8,7 +8,7 @@ from tl_lightning.report.answers.freeze import answer_freeze
 from tl_lightning.report.answers.shuffle import answer_shuffle
 from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
-from tl_lightning.report.figures import curves_section, per_run_section
+from tl_lightning.report.figures import clear_figures, curves_section, per_run_section
 from tl_lightning.report.groups import Cell, Sweep, format_setting, load_sweep
 from tl_lightning.report.noise import noise_table
 from tl_lightning.report.paired import ALPHA, BOOTSTRAP, MCNEMAR
@@ -20,6 +20,7 @@ SHOWN = {"arch", "strategy", "augmentation"}  # settings with their own column
 def write_report(sweep_dir: Path | str) -> Path:
     """Write SWEEP_DIR/report.md (and its figures); return the report's path."""
     sweep = load_sweep(Path(sweep_dir))
+    clear_figures(sweep)
     lines = [
         *_header(sweep),
         *_results(sweep),
