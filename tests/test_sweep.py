@@ -12,24 +12,9 @@ from conftest import TEST_SIZE
 
 def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
     sweep = tmp_path / "sweep"
-    cmd = [
-        sys.executable,
-        "-m",
-        "tl_lightning",
-        "-m",
-        "arch=alexnet,vgg16",
-        "strategy=extractor,finetune",
-        "arch.weights=none",
-        f"arch.image_size={max(TEST_SIZE['alexnet'], TEST_SIZE['vgg16'])}",
-        f"data.root={tiny_data}",
-        "data.num_workers=0",
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-        f"hydra.sweep.dir={sweep}",
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    size = max(TEST_SIZE["alexnet"], TEST_SIZE["vgg16"])
+    args = ["arch=alexnet,vgg16", "strategy=extractor,finetune", *tiny_sweep(tiny_data, sweep, size)]
+    result = sweep_cli(args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 
     runs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
@@ -56,6 +41,20 @@ def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
     )
 
 
+def tiny_sweep(tiny_data, sweep, image_size: int) -> list[str]:
+    """Overrides of a one-epoch CPU sweep on the tiny dataset, random weights, into `sweep`."""
+    return [
+        "arch.weights=none",
+        f"arch.image_size={image_size}",
+        f"data.root={tiny_data}",
+        "data.num_workers=0",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={sweep}",
+    ]
+
+
 def sweep_cli(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("HYDRA_FULL_ERROR", None)
@@ -67,18 +66,7 @@ def test_a_failing_job_does_not_stop_the_sweep_and_the_sweep_still_reports(tiny_
     # The issue's case: Inception-v3 fails its size check at once, AlexNet trains; before, nothing was written.
     sweep = tmp_path / "sweep"
     done = sweep_cli(
-        [
-            "arch=inception_v3,alexnet",
-            "strategy=extractor",
-            "arch.weights=none",
-            "arch.image_size=64",
-            f"data.root={tiny_data}",
-            "data.num_workers=0",
-            "trainer=cpu",
-            "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false",
-            f"hydra.sweep.dir={sweep}",
-        ],
+        ["arch=inception_v3,alexnet", "strategy=extractor", *tiny_sweep(tiny_data, sweep, 64)],
         tmp_path,
     )
     assert done.returncode == 1, done.stderr[-3000:]
