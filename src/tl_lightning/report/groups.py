@@ -12,6 +12,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
+from tl_lightning.report.power import MARGIN
 from tl_lightning.report.read import one_line
 from tl_lightning.report.runs import AXES, JOB_DIR, Run, read_run
 from tl_lightning.report.stats import Estimate
@@ -77,6 +78,7 @@ class Sweep:
     name: str = ""  # a view's fixed settings; "" for the whole sweep
     parent: Sweep | None = None
     tests: dict | None = None  # the report's paired tests by (id of cell A, id of cell B), filled by report.noise
+    margin: float = MARGIN  # equivalence margin of the report's TOST (python -m tl_lightning.report --margin)
 
     @property
     def root(self) -> Sweep:
@@ -95,9 +97,12 @@ class Sweep:
         return next((c for c in self.cells if (c.arch, c.strategy) == (arch, strategy)), None)
 
     def missing(self) -> list[str]:
+        """Arch/strategy pairs some job asked for (a failed or never-started run) that have no finished run;
+        pairs no job asked for are not missing, only absent from the design."""
         measured = {(c.arch, c.strategy) for c in self.cells}
+        asked = {(r.arch, r.strategy) for r in self.runs}
         pairs = itertools.product(self.archs, self.strategies)
-        return [f"{a}/{s}" for a, s in pairs if (a, s) not in measured]
+        return [f"{a}/{s}" for a, s in pairs if (a, s) in asked and (a, s) not in measured]
 
     def views(self) -> list[Sweep]:
         """One sub-sweep per combination of the varied settings: inside it each arch/strategy pair has one cell."""

@@ -1,18 +1,21 @@
 """Which differences between cells exceed the noise: paired tests on the last epoch's per-image predictions.
 
-The family of comparisons is fixed before any answer is written: within each set of cells that share every
-varied setting, every pair of cells with the same arch or the same strategy; and every pair of cells of one
-arch and strategy that differ in a single varied setting (e.g. the augmentation regime). All of them are tested,
-Holm-corrected together, and every answer looks its verdict up here.
+The comparisons are fixed by the questions, not by what else is in the folder. Within each set of cells that
+share every varied setting (a view): Q2 pairs `extractor` with `finetune` per arch, Q3 pairs `mixed` with
+`extractor` and with `finetune` per arch, Q4 pairs archs with the same strategy; other strategy pairs form
+their own family. Pairs of one arch and strategy that differ in a single swept setting form one family per
+setting. Holm's correction runs within each family, and every answer looks its verdict up here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
-from tl_lightning.report.paired import ALPHA, BOOTSTRAP, MCNEMAR, holm, mcnemar_exact, paired_bootstrap
-
+from tl_lightning.report.paired import ALPHA, holm, image_differences, sign_flip_p, which_test
+from tl_lightning.report.power import Resolution, resolution
 KEY = "val_acc_last"  # comparisons use the last epoch: it was not selected on the val images
 # What changing one axis changes with it. Any other setting must be equal for a pair to be compared.
 IMPLIED = {
@@ -42,19 +45,34 @@ class PairTest:
     p_holm: float | None = None
     why_not: str | None = None
     axis: str = ""  # what the pair varies: arch, strategy or one swept setting
+    family: str = ""  # the question (and view) whose comparisons are Holm-corrected together
+    family_size: int = 0  # tested comparisons in the family
+    resolution: Resolution | None = None
+    tost_holm: float | None = None  # Holm-adjusted p of the equivalence test within the family
+    margin: float = 0.0
+    differences: np.ndarray | None = field(default=None, compare=False, repr=False)  # per image, A − B
 
     @property
     def exceeds_noise(self) -> bool:
         return self.p_holm is not None and self.p_holm < ALPHA
 
     @property
-    def verdict(self) -> str:
+    def reading(self) -> str:
+        """A better, B better, equivalent (only through the equivalence test), inconclusive, or not tested."""
         if self.p_holm is None:
             return "not tested"
-        return "beyond noise" if self.exceeds_noise else "within noise"
+        if self.exceeds_noise:
+            return "A better" if self.diff > 0 else "B better"
+        if self.tost_holm is not None and self.tost_holm < ALPHA:
+            return "equivalent"
+        return "inconclusive"
 
     def flipped(self) -> PairTest:
-        return replace(self, a=self.b, b=self.a, diff=-self.diff)
+        res = self.resolution
+        if res is not None:
+            res = replace(res, low=-res.high, high=-res.low)
+        d = None if self.differences is None else -self.differences
+        return replace(self, a=self.b, b=self.a, diff=-self.diff, resolution=res, differences=d)
 
 
 def verdict(sweep: Sweep, a: Cell, b: Cell) -> PairTest:
@@ -67,77 +85,77 @@ def verdict(sweep: Sweep, a: Cell, b: Cell) -> PairTest:
 
 
 def family(sweep: Sweep) -> dict[tuple[int, int], PairTest]:
-    """Every comparison of the report, tested once and Holm-corrected together (cached on the root sweep)."""
+    """Every comparison of the report, tested once, Holm-corrected within its family (cached on the root)."""
     root = sweep.root
     if root.tests is None:
         pairs = [p for view in root.views() for p in _pairs(view)] + _setting_pairs(root)
-        tests = [_test(a, b, axis) for a, b, axis in pairs]
-        ran = [t for t in tests if t.p is not None]
-        adjusted = dict(zip((id(t) for t in ran), holm([t.p for t in ran]), strict=True))
-        tests = [replace(t, p_holm=adjusted[id(t)]) if id(t) in adjusted else t for t in tests]
-        root.tests = {(id(t.a), id(t.b)): t for t in tests}  # by identity: labels of long settings may clash
+        tests = [_test(a, b, axis, name) for a, b, axis, name in pairs]
+        root.tests = {}
+        for name in dict.fromkeys(t.family for t in tests):
+            members = [t for t in tests if t.family == name]
+            for t in _correct(members, root.margin):
+                root.tests[(id(t.a), id(t.b))] = t  # by identity: labels of long settings may clash
     return root.tests
 
 
-def describe_diff(sweep: Sweep, a: Cell, b: Cell) -> str:
-    v = verdict(sweep, a, b)
-    n = a.runs[0].val_size
-    images = f" ≈ {abs(v.diff) * n:.1f} val images" if n else ""
-    text = f"{a.cite(KEY)} vs {b.cite(KEY)}: Δ = {v.diff:+.3f}{images}, "
-    if v.test:
-        text += f"{v.verdict} ({v.test}, p = {fmt_p(v.p)}, Holm-adjusted p = {fmt_p(v.p_holm)})"
-    else:
-        text += f"not tested: {v.why_not}"
-    note = regime_note(a, b)
-    return text + (f"; {note}" if note else "")
-
-
-def regime_note(a: Cell, b: Cell) -> str:
-    if a.regime == b.regime:
-        return ""
-    return f"the pair crosses augmentation regimes ({a.label}: {a.regime or 'unrecorded'}, {b.label}: " + (
-        f"{b.regime or 'unrecorded'})"
-    )
-
-
-def noise_table(sweep: Sweep) -> list[str]:
-    """Markdown rows: every comparison with Δ, the test, raw and Holm-adjusted p and the verdict."""
-    tests = family(sweep)
-    if not tests:
-        return ["No pair of measured cells to compare."]
-    coupled = followers(sweep.root.varying)
-    swept = ", ".join(f"`{k}`" for k in sweep.root.varying if k not in coupled)
-    lines = [
-        RULE + (" " + SETTING_RULE.format(swept) if swept else ""),
-        "",
-        f"| A | B | Δ (A−B) | test | p | Holm p | A − B beyond noise at α = {ALPHA}? | note |",
-        "|---|---|---|---|---|---|---|---|",
+def _correct(members: list[PairTest], margin: float) -> list[PairTest]:
+    """Holm within one family, for the difference tests and (separately) for the equivalence tests."""
+    ran = [t for t in members if t.p is not None]
+    res = {id(t): resolution(t.differences, margin, len(ran)) for t in ran}
+    p_holm = dict(zip(map(id, ran), holm([t.p for t in ran]), strict=True))
+    tost = dict(zip(map(id, ran), holm([res[id(t)].tost_p for t in ran]), strict=True))
+    return [
+        replace(t, p_holm=p_holm[id(t)], resolution=res[id(t)], tost_holm=tost[id(t)], family_size=len(ran),
+                margin=margin)
+        if id(t) in res
+        else replace(t, family_size=len(ran), margin=margin)
+        for t in members
     ]
-    for t in tests.values():
-        answer = {"beyond noise": "yes", "within noise": "no"}.get(t.verdict, "not tested")
-        cells = [t.a.cite(KEY), t.b.cite(KEY), f"{t.diff:+.3f}", t.test or "—", fmt_p(t.p), fmt_p(t.p_holm)]
-        crossing = regime_note(t.a, t.b) if t.axis != "augmentation" else ""  # else the regime is the comparison
-        note = "; ".join(x for x in (t.why_not, crossing) if x)
-        lines.append("| " + " | ".join([*cells, answer, note]) + " |")
-    return lines
 
 
-def fmt_p(p: float | None) -> str:
-    return "—" if p is None else f"{p:.3g}"
+QUESTIONS = {
+    "Q2": "Q2, freezing vs fine-tuning (`extractor` vs `finetune`, per arch)",
+    "Q3": "Q3, unfreezing (`mixed` vs `extractor` and vs `finetune`, per arch)",
+    "Q4": "Q4, architectures (pairs of archs with the same strategy)",
+    "strategy": "other strategy pairs",
+}
 
 
-def _pairs(view: Sweep) -> list[tuple[Cell, Cell, str]]:
+def _question(a: Cell, b: Cell, axis: str) -> str:
+    if axis == "arch":
+        return "Q4"
+    if axis != "strategy":
+        return axis
+    both = {a.strategy, b.strategy}
+    if both == {"extractor", "finetune"}:
+        return "Q2"
+    return "Q3" if "mixed" in both and both & {"extractor", "finetune"} else "strategy"
+
+
+def _family_name(a: Cell, b: Cell, axis: str, view: str) -> str:
+    question = _question(a, b, axis)
+    if question not in QUESTIONS:
+        return f"the swept setting `{axis}`"
+    return QUESTIONS[question] + (f", with {view}" if view else "")
+
+
+def _pairs(view: Sweep) -> list[tuple[Cell, Cell, str, str]]:
     pairs = []
     for arch in view.archs:
         cells = [c for s in view.strategies if (c := view.cell(arch, s))]
-        pairs += [(a, b, "strategy") for i, a in enumerate(cells) for b in cells[i + 1 :]]
+        pairs += [_oriented(a, b, "strategy") for i, a in enumerate(cells) for b in cells[i + 1 :]]
     for strategy in view.strategies:
         cells = [c for a in view.archs if (c := view.cell(a, strategy))]
         pairs += [(a, b, "arch") for i, a in enumerate(cells) for b in cells[i + 1 :]]
-    return pairs
+    return [(a, b, axis, _family_name(a, b, axis, view.name)) for a, b, axis in pairs]
 
 
-def _setting_pairs(sweep: Sweep) -> list[tuple[Cell, Cell, str]]:
+def _oriented(a: Cell, b: Cell, axis: str) -> tuple[Cell, Cell, str]:
+    """Q3 asks what unfreezing does, so its pairs read `mixed` − the other strategy."""
+    return (b, a, axis) if b.strategy == "mixed" and a.strategy != "mixed" else (a, b, axis)
+
+
+def _setting_pairs(sweep: Sweep) -> list[tuple[Cell, Cell, str, str]]:
     """Cells of one arch/strategy whose varied settings differ in exactly one (counting COUPLED ones with it)."""
     pairs = []
     for i, a in enumerate(sweep.cells):
@@ -145,7 +163,8 @@ def _setting_pairs(sweep: Sweep) -> list[tuple[Cell, Cell, str]]:
             differ = {k for k in sweep.varying if a.variant.get(k) != b.variant.get(k)}
             differ -= followers(differ)
             if (a.arch, a.strategy) == (b.arch, b.strategy) and len(differ) == 1:
-                pairs.append((a, b, differ.pop()))
+                axis = differ.pop()
+                pairs.append((a, b, axis, _family_name(a, b, axis, "")))
     return pairs
 
 
@@ -153,8 +172,8 @@ def _diff(a: Cell, b: Cell) -> float:
     return a.estimate(KEY).mean - b.estimate(KEY).mean
 
 
-def _test(a: Cell, b: Cell, axis: str) -> PairTest:
-    base = PairTest(a, b, _diff(a, b), axis=axis)
+def _test(a: Cell, b: Cell, axis: str, name: str) -> PairTest:
+    base = PairTest(a, b, _diff(a, b), axis=axis, family=name)
     other = _conflicts(a, b, axis)
     if other:
         return replace(base, why_not=f"they also differ in {', '.join(other)}")
@@ -165,12 +184,9 @@ def _test(a: Cell, b: Cell, axis: str) -> PairTest:
     if sorted(rows_a[0]) != sorted(rows_b[0]):
         return replace(base, why_not="the paired test cannot run: the cells were scored on different val images")
     order = {p: i for i, p in enumerate(rows_b[0])}
-    aligned_b = [(s, [c[order[p]] for p in rows_a[0]]) for s, c in rows_b[1]]
-    if len(rows_a[1]) == len(aligned_b) == 1:
-        pairs = list(zip(rows_a[1][0][1], aligned_b[0][1], strict=True))
-        p = mcnemar_exact(sum(i and not j for i, j in pairs), sum(j and not i for i, j in pairs))
-        return replace(base, test=MCNEMAR, p=p)
-    return replace(base, test=BOOTSTRAP, p=paired_bootstrap(rows_a[1], aligned_b))
+    aligned_b = [[c[order[p]] for p in rows_a[0]] for _, c in rows_b[1]]
+    scaled, scale = image_differences([c for _, c in rows_a[1]], aligned_b)
+    return replace(base, test=which_test(scaled), p=sign_flip_p(scaled), differences=scaled / scale)
 
 
 def _conflicts(a: Cell, b: Cell, axis: str) -> list[str]:

@@ -10,16 +10,17 @@ from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
 from tl_lightning.report.figures import clear_figures, curves_section, per_run_section
 from tl_lightning.report.groups import Cell, Sweep, format_setting, load_sweep
-from tl_lightning.report.noise import noise_table
-from tl_lightning.report.paired import ALPHA, BOOTSTRAP, MCNEMAR
+from tl_lightning.report.power import MARGIN
+from tl_lightning.report.readings import method_lines, noise_table
 from tl_lightning.report.stats import Estimate
 
 SHOWN = {"arch", "strategy", "augmentation"}  # settings with their own column
 
 
-def write_report(sweep_dir: Path | str) -> Path:
-    """Write SWEEP_DIR/report.md (and its figures); return the report's path."""
+def write_report(sweep_dir: Path | str, margin: float = MARGIN) -> Path:
+    """Write SWEEP_DIR/report.md (and its figures); return the report's path. margin: the equivalence margin."""
     sweep = load_sweep(Path(sweep_dir))
+    sweep.margin = margin
     clear_figures(sweep)
     lines = [
         *_header(sweep),
@@ -49,11 +50,7 @@ def _header(sweep: Sweep) -> list[str]:
         "Accuracies are mean ± sample std over seeds (no ± with one seed) and a Wilson 95 % interval for the val "
         "size, for display; every seed is scored on the same val images, so seeds narrow nothing.",
         "",
-        f"Whether a difference is beyond noise is decided by a paired test on the per-image correctness of the "
-        f"last epoch (val_predictions_last.csv, the epoch the table shows, not selected on the val images): the "
-        f"{MCNEMAR} test when both cells have one seed, else a {BOOTSTRAP} over val images and seeds; the p values "
-        f"of all the report's comparisons are Holm-corrected together and a difference counts at α = {ALPHA}.",
-        "",
+        *method_lines(sweep),
     ]
     old = [r.name for r in sweep.ok_runs if r.settings_source != "settings"]
     if old:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from functools import cache
+from pathlib import Path, PurePath
 
 from tl_lightning.report.groups import Cell, Sweep
 
-IMAGENET_CLASSES = "ImageNet-1k has the classes `ant` (index 310) and `bee` (index 309)"
+# torchvision's ImageNet-1k class names, one a line in index order (torchvision.models._meta._IMAGENET_CATEGORIES)
+IMAGENET_FILE = Path(__file__).resolve().parent.parent / "imagenet_classes.txt"
 REGIMES = {
     "plain": "the plain (un-augmented) view of every train image each epoch",
     "fresh": "a fresh random crop and flip of every train image each epoch",
@@ -47,6 +49,45 @@ def majority_baseline(sweep: Sweep) -> tuple[str, int, int] | None:
     return label, counts[label], len(rows)
 
 
+def class_names(sweep: Sweep) -> list[str]:
+    """The dataset's class names as the runs recorded them (train class counts, else the val labels)."""
+    for run in sweep.root.ok_runs:
+        if run.metrics.get("train_class_counts"):
+            return sorted(map(str, run.metrics["train_class_counts"]))
+    run = next((r for r in sweep.root.ok_runs if r.predictions_last or r.predictions), None)
+    return sorted({row["true"] for row in (run.predictions_last or run.predictions)}) if run else []
+
+
+@cache
+def imagenet_classes() -> dict[str, int]:
+    names = IMAGENET_FILE.read_text().splitlines()
+    return {name.lower(): i for i, name in enumerate(names)}
+
+
+def imagenet_match(name: str) -> tuple[str, int] | None:
+    """The ImageNet-1k class a dataset class name is (as written, or as a plural: `ants` → `ant`), if any."""
+    base = name.lower().replace("_", " ").replace("-", " ").strip()
+    for candidate in (base, base.removesuffix("s"), base.removesuffix("es")):
+        if candidate in imagenet_classes():
+            return candidate, imagenet_classes()[candidate]
+    return None
+
+
+def imagenet_fact(sweep: Sweep) -> str | None:
+    """"ImageNet-1k has the classes ..." for the dataset's class names that are ImageNet class names; None if none."""
+    names = class_names(sweep)
+    matches = [(n, m) for n in names if (m := imagenet_match(n))]
+    if not matches:
+        return None
+    listed = " and ".join(f"`{m[0]}` (index {m[1]})" for _, m in matches)
+    text = f"ImageNet-1k has the class{'es' if len(matches) > 1 else ''} {listed}"
+    others = [n for n in names if not imagenet_match(n)]
+    if others:
+        verb = "is not an ImageNet-1k class name" if len(others) == 1 else "are not ImageNet-1k class names"
+        text += f" (the dataset's {', '.join(f'`{n}`' for n in others)} {verb})"
+    return text
+
+
 def regime_words(regime: str | None) -> str:
     if regime is None:
         return "an unrecorded augmentation regime"
@@ -68,15 +109,21 @@ def gap_caution(a: Cell, b: Cell) -> str:
     )
 
 
-def weights_argument(cells: list[Cell]) -> str:
-    """What the frozen features are, per kind of weights: the ImageNet-classes argument only for ImageNet weights."""
+def weights_argument(sweep: Sweep, cells: list[Cell]) -> str:
+    """What the frozen features are, per kind of weights; the ImageNet-classes fact only where the dataset's class
+    names are ImageNet class names and only for ImageNet weights (outright) or a file (conditionally)."""
+    fact = imagenet_fact(sweep)
+    names = ", ".join(f"`{n}`" for n in class_names(sweep)) or "unrecorded"
     parts = []
     for weights in dict.fromkeys(c.weights for c in cells):
         labels = ", ".join(c.label for c in cells if c.weights == weights)
         if weights == "imagenet":
             parts.append(
-                f"{IMAGENET_CLASSES} and {labels} used torchvision's ImageNet weights, so their frozen features "
-                "were trained on these very insects"
+                f"{fact}, and {labels} used torchvision's ImageNet weights, so their frozen features were trained "
+                "on these very classes"
+                if fact
+                else f"{labels} used torchvision's ImageNet weights; none of the dataset's class names ({names}) is "
+                "an ImageNet-1k class name"
             )
         elif weights == "none":
             parts.append(
@@ -87,8 +134,8 @@ def weights_argument(cells: list[Cell]) -> str:
             parts.append(f"the weights of {labels} are not recorded: whether their features are ImageNet's is unknown")
         else:
             parts.append(
-                f"{labels} loaded the weights file `{PurePath(weights).name}`{sha_text(cells, weights)}; "
-                f"{IMAGENET_CLASSES}, which matters only if that file holds ImageNet weights"
+                f"{labels} loaded the weights file `{PurePath(weights).name}`{sha_text(cells, weights)}"
+                + (f"; {fact}, which matters only if that file holds ImageNet weights" if fact else "")
             )
     return "; ".join(parts)
 

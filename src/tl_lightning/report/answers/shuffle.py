@@ -61,16 +61,24 @@ def _class_counts(runs: list[Run]) -> tuple[dict[str, int], str]:
 
 def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
     total = sum(counts.values())
-    n_batches = math.ceil(total / batch)
+    # The train loaders' rule (data.seeding.drop_last): a last batch of one image is dropped.
+    dropped = source == "train set" and total > 1 and total % batch == 1
+    sizes = [min(batch, total - i) for i in range(0, total - (1 if dropped else 0), batch)]
+    n_batches = len(sizes)
     ordered = [c for c, k in counts.items() for _ in range(k)]
-    sizes = [min(batch, total - i) for i in range(0, total, batch)]
-    single = sum(len(set(ordered[i : i + batch])) == 1 for i in range(0, total, batch))
+    single = sum(len(set(ordered[i : i + s])) == 1 for i, s in zip(range(0, total, batch), sizes, strict=False))
     expected = sum(_p_single_class(counts, s) for s in sizes)
     listing = ", ".join(f"`{c}` {k}" for c, k in counts.items())
     mixed = "so most steps see both classes" if expected < n_batches / 2 else "still many, at this batch size"
+    cut = f"{n_batches} batches"
+    if dropped:
+        cut = (
+            f"{n_batches} batches: the last image would form a batch of one, which the train loader drops (one image "
+            "breaks BatchNorm in train mode; shuffled, a different image sits out each epoch)"
+        )
     return (
         f"The {source} holds {listing} ({total} images). Cut in file order into batches of {batch}, that is "
-        f"{n_batches} batches. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
+        f"{cut}. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
         f"`{ordered[0]}` block first: consecutive SGD steps would each push toward one class and the epoch would "
         f"end on a run of `{ordered[-1]}` steps. Shuffled, a batch is single-class only by chance: "
         f"{expected:.1f} of {n_batches} expected, {mixed}, and the classes interleave across steps. That is why "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tl_lightning.report.answers.common import gap, gap_caution, params
 from tl_lightning.report.groups import Cell, Sweep
-from tl_lightning.report.noise import describe_diff, verdict
+from tl_lightning.report.noise import verdict
+from tl_lightning.report.readings import describe_diff
 
 
 def answer_mixed(sweep: Sweep) -> list[str]:
@@ -29,20 +30,22 @@ def _mixed_line(sweep: Sweep, mixed: Cell, ext: Cell | None, fin: Cell | None) -
     v = verdict(sweep, mixed, ext)
     extra = params(mixed) - params(ext)
     diff = describe_diff(sweep, mixed, ext)
-    if v.exceeds_noise and v.diff > 0:
+    if v.reading == "A better":
         text += f"unfreezing helped: {diff}; the extra {extra:,} trainable parameters paid off."
-    elif v.exceeds_noise:
-        text += (
-            f"unfreezing hurt: {diff}; the extra {extra:,} trainable parameters fitted the train set "
-            f"(train−val gap {gap(mixed):+.3f} vs {gap(ext):+.3f}) without generalising.{gap_caution(mixed, ext)}"
+    elif v.reading == "B better":
+        g_m, g_e = gap(mixed), gap(ext)
+        text += f"unfreezing hurt: {diff}; " + (
+            f"the extra {extra:,} trainable parameters fitted the train set more (train−val gap {g_m:+.3f} vs "
+            f"{g_e:+.3f}) without generalising.{gap_caution(mixed, ext)}"
+            if g_m > g_e
+            else f"its train−val gap is not larger ({g_m:+.3f} vs {g_e:+.3f}), so overfitting does not explain it."
         )
+    elif v.reading == "equivalent":
+        text += f"unfreezing changed accuracy by less than ±{v.margin * 100:g} points: {diff}."
     elif v.test is None:
         text += f"the effect of unfreezing is untested: {diff}."
     else:
-        text += (
-            f"unfreezing did not help measurably: {diff}; the extra {extra:,} trainable "
-            f"parameters bought no accuracy that {mixed.runs[0].val_size or 'these'} val images can resolve."
-        )
+        text += f"the val images do not resolve the effect of unfreezing: {diff}."
     if fin is not None:
         text += f" Against full fine-tuning: {describe_diff(sweep, mixed, fin)}."
     return text

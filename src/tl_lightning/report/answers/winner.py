@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from tl_lightning.report.answers.common import frozen_source, mean, params
 from tl_lightning.report.groups import Cell, Sweep
-from tl_lightning.report.noise import KEY, describe_diff, verdict
+from tl_lightning.report.noise import KEY, verdict
+from tl_lightning.report.paired import ALPHA
+from tl_lightning.report.readings import describe_diff
 
 
 def answer_winner(sweep: Sweep) -> list[str]:
@@ -19,22 +21,28 @@ def answer_winner(sweep: Sweep) -> list[str]:
         return [*lines, f"No other architecture was measured with `{top.strategy}`, so there is no contest."]
     tests = {r.label: verdict(sweep, top, r) for r in rivals}
     lines += [f"- vs {r.label}: {describe_diff(sweep, top, r)}." for r in rivals]
-    within = [r.arch for r in rivals if tests[r.label].test and not tests[r.label].exceeds_noise]
-    untested = [r.arch for r in rivals if not tests[r.label].test]
-    if not within and not untested:
+    by_reading: dict[str, list[str]] = {}
+    for r in rivals:
+        by_reading.setdefault(tests[r.label].reading, []).append(r.arch)
+    if set(by_reading) == {"A better"}:
         lines.append(
-            f"**{top.arch} won** under `{top.strategy}`: its lead over every other architecture with the same "
-            "strategy and settings is beyond noise."
+            f"**{top.arch} won** under `{top.strategy}`: it is better than every other architecture with the same "
+            f"strategy and settings (Holm-adjusted p < {ALPHA})."
         )
-    else:
-        reasons = [f"not beyond noise over {', '.join(within)}"] if within else []
-        reasons += [f"untested against {', '.join(untested)}"] if untested else []
-        lines.append(
-            f"**No clear winner**: {top.arch} leads under `{top.strategy}`, but {'; '.join(reasons)}; "
-            f"{top.runs[0].val_size or 'these'} val images do not separate them."
-        )
-    lines += _winner_why(sweep, top, cells)
-    return lines
+        return [*lines, *_winner_why(sweep, top, cells)]
+    reasons = []
+    for reading, words in (
+        ("B better", "behind"),
+        ("inconclusive", "not separated from"),
+        ("equivalent", f"equivalent within ±{sweep.root.margin * 100:g} points to"),
+        ("not tested", "untested against"),
+    ):
+        if reading in by_reading:
+            reasons.append(f"{words} {', '.join(by_reading[reading])}")
+    lines.append(
+        f"**No clear winner**: {top.arch} has the highest mean under `{top.strategy}`, but is {'; '.join(reasons)}."
+    )
+    return [*lines, *_cost_lines(top, cells)]
 
 
 def _winner_why(sweep: Sweep, top: Cell, cells: list[Cell]) -> list[str]:
@@ -67,6 +75,11 @@ def _winner_why(sweep: Sweep, top: Cell, cells: list[Cell]) -> list[str]:
             f"Why: {top.arch} has the highest mean only under {', '.join(ahead)} and not under {', '.join(behind)}, "
             f"so its lead comes from the pairing with `{top.strategy}` rather than from the network alone."
         )
+    return [*lines, *_cost_lines(top, cells)]
+
+
+def _cost_lines(top: Cell, cells: list[Cell]) -> list[str]:
+    lines = []
     lines.append(
         f"Cost: {top.label} trained {params(top):,} of {int(top.values('total_params')[0]):,} parameters "
         f"in {mean(top, 'wall_s'):.1f} s per run."
