@@ -62,11 +62,14 @@ def test_report_table_has_exact_values_intervals_and_lists_the_failed_run(tmp_pa
 def test_noise_section_and_answers_cite_the_cells(tmp_path):
     report = write_report(write_sweep(tmp_path)).read_text()
     noise = section(report, "## Which differences exceed the noise")
-    # 145 vs 130 correct, nested errors: 15 discordant images, all for A: p = 2 / 2**15; 14 tests in the family.
-    row = "| vgg16/extractor 0.948 [0.900, 0.973] | vgg16/finetune 0.850 [0.785, 0.898] | +0.098 | exact McNemar"
-    assert f"{row} | 6.1e-05 | 0.000793 | yes | the pair crosses augmentation regimes" in noise
-    row = "| alexnet/extractor 0.882 [0.822, 0.924] | alexnet/mixed 0.889 [0.829, 0.929] | -0.007 | exact McNemar"
-    assert f"{row} | 1 | 1 | no |" in noise
+    # 145 vs 130 correct, nested errors: 15 discordant images, all for A: p = 2 / 2**15; Holm within Q2's 3 tests.
+    assert "### Q2, freezing vs fine-tuning (`extractor` vs `finetune`, per arch)\n\n3 tested comparison(s)" in noise
+    row = "| vgg16/extractor 0.948 [0.900, 0.973] | vgg16/finetune 0.850 [0.785, 0.898] | +9.8 | +4.7 to +14.7 "
+    assert f"{row}| exact McNemar | 6.1e-05 | 0.000183 | vgg16/extractor better | 7.2 (8.1 at α/3) | the pair" in noise
+    # Q3's pairs read mixed − other; one discordant image: inconclusive, with the interval as the range.
+    row = "| alexnet/mixed 0.889 [0.829, 0.929] | alexnet/extractor 0.882 [0.822, 0.924] | +0.7 | -1.5 to +2.8 "
+    inconclusive = "inconclusive — differences from -1.5 to +2.8 points are compatible with the data"
+    assert f"{row}| exact McNemar | 1 | 1 | {inconclusive} | 5.1 (6.6 at α/4) |" in noise
 
     questions = section(report, "## The assignment's questions")
     assert "rows 1–70 are `ants`, rows 71–153 are `bees`" in questions
@@ -74,15 +77,24 @@ def test_noise_section_and_answers_cite_the_cells(tmp_path):
     assert "Unshuffled, 61 of 61 batches would hold a single class" in questions
     assert "the runs recorded 61 optimizer steps per epoch (steps_per_epoch" in questions
     assert "Shuffled, a batch is single-class only by chance: 7.4 of 61 expected, so most steps see both" in questions
-    assert "Freezing (`extractor`) beat fine-tuning beyond noise for 3 of 3 architectures" in questions
-    assert "Why freezing won here: the train set is small (244 images)" in questions
+    assert "Freezing (`extractor`) was better than fine-tuning for 3 of 3 architectures" in questions
+    assert (
+        "Why freezing won here: the train set has 244 images; the frozen net's train−val gap is the smaller"
+        in questions
+    )
     assert "- **vgg16**: vgg16/extractor 0.948 [0.900, 0.973] vs vgg16/finetune 0.850 [0.785, 0.898]" in questions
+    assert "Δ = +9.8 points (15 of 153 val images), 95 % interval +4.7 to +14.7 points; exact McNemar" in questions
     assert "majority-class baseline of 83/153 = 0.542 (always answering `bees`)" in questions
-    mixed = "- **alexnet** (`mixed` trains the last 2 layer groups, 1,493,506 parameters): unfreezing did not help"
+    mixed = "- **alexnet** (`mixed` trains the last 2 layer groups, 1,493,506 parameters): the val images do not"
     assert mixed in questions
+    assert f"{inconclusive} (at α = 0.05 this design finds a difference of 5.1 points with 80 % power)" in questions
     assert "Highest last-epoch val accuracy: vgg16/extractor 0.948 [0.900, 0.973]." in questions
     assert "- **inception_v3**: `mixed` was not measured" in questions
-    assert "**No clear winner**: vgg16 leads under `extractor`, but not beyond noise over inception_v3" in questions
+    no_winner = (
+        "**No clear winner**: vgg16 has the highest mean under `extractor`, but is not separated from inception_v3"
+    )
+    assert no_winner in questions
+    assert "Why:" not in section(report, "### 4.")  # no lead beyond noise, so no lead to explain
 
 
 def test_answers_follow_the_numbers(tmp_path):
@@ -92,9 +104,9 @@ def test_answers_follow_the_numbers(tmp_path):
     report = write_report(write_sweep(tmp_path, changed)).read_text()
     questions = section(report, "## The assignment's questions")
 
-    summary = "Freezing (`extractor`) beat fine-tuning beyond noise for 2 of 3 architectures, fine-tuning beat"
-    assert f"{summary} freezing for 1, and 0 are within noise of each other." in questions
-    assert "Fine-tuning won for alexnet" in questions
+    summary = "Freezing (`extractor`) was better than fine-tuning for 2 of 3 architectures and fine-tuning better"
+    assert f"{summary} for 1; 0 comparison(s) are inconclusive." in questions
+    assert "Fine-tuning won for alexnet." in questions
     assert "alexnet/finetune 0.993 [0.964, 0.999]" in questions
     assert "unfreezing hurt: alexnet/mixed 0.654 [0.575, 0.724] vs alexnet/extractor" in questions
     # alexnet/finetune is now the top cell, beyond noise over every other finetune cell.
@@ -115,9 +127,13 @@ def test_clear_winner_and_seed_spread(tmp_path):
     )
     assert "| alexnet | extractor | plain | 0, 1, 2 | 0.782 ± 0.010 [0.710, 0.840] |" in table
     questions = section(report, "## The assignment's questions")
-    assert "**vgg16 won** under `extractor`: its lead over every other architecture" in questions
-    # Three seeds: the bootstrap; no resample reaches the observed 26 images, so p = 1 / 10,001.
-    assert "beyond noise (paired bootstrap (10,000 resamples), p = 0.0001, Holm-adjusted p = 0.0001)" in questions
+    assert "**vgg16 won** under `extractor`: it is better than every other architecture" in questions
+    # Three seeds whose errors are nested: 26.3 images, mean over runs; the exact sign-flip distribution.
+    assert "Δ = +17.2 points (26.3 of 153 val images, mean over runs)" in questions
+    assert (
+        "exact sign-flip p = 3.73e-09, Holm-adjusted p = 3.73e-09 (1 comparison(s) in Q4): vgg16/extractor better"
+        in questions
+    )
     assert "only `extractor` was measured for vgg16 and a rival, so the sweep cannot tell" in questions
     # Only the extractor cells were measured: the other seven are listed as missing.
     assert report.count("no metrics.json") == 7 * 3

@@ -29,7 +29,7 @@ def pair_sweep(tmp_path, legacy: bool = False, **changes):
 def test_random_weights_never_get_the_imagenet_argument(tmp_path):
     sweep = pair_sweep(tmp_path, weights="none")
     text = "\n".join(answer_freeze(sweep) + answer_winner(sweep))
-    assert "trained on these very insects" not in text
+    assert "trained on these very classes" not in text
     assert "ImageNet features" not in text
     assert "started from random weights (arch.weights=none): the frozen net is a random projection" in text
     assert "its lead can only come from its frozen random features (arch.weights=none)" in text
@@ -38,14 +38,15 @@ def test_random_weights_never_get_the_imagenet_argument(tmp_path):
 def test_a_weights_file_is_named_with_its_hash_and_the_argument_is_conditional(tmp_path):
     sweep = pair_sweep(tmp_path, weights="alexnet-imagenet-features.pth", weights_sha256=SHA)
     text = "\n".join(answer_freeze(sweep) + answer_winner(sweep))
-    assert "trained on these very insects" not in text
+    assert "trained on these very classes" not in text
     assert "loaded the weights file `alexnet-imagenet-features.pth` (sha256 fedcba987654)" in text
     assert "which matters only if that file holds ImageNet weights" in text
 
 
 def test_torchvision_imagenet_weights_keep_the_argument(tmp_path):
     text = "\n".join(answer_freeze(pair_sweep(tmp_path)))
-    assert "used torchvision's ImageNet weights, so their frozen features were trained on these very insects" in text
+    assert "ImageNet-1k has the classes `ant` (index 310) and `bee` (index 309)" in text
+    assert "used torchvision's ImageNet weights, so their frozen features were trained on these very classes" in text
 
 
 def test_steps_per_epoch_come_from_the_recorded_loader_not_from_the_image_count(tmp_path):

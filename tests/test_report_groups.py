@@ -8,7 +8,7 @@ import yaml
 
 from report_fixtures import N_VAL, section, write_run
 from tl_lightning.report.groups import load_sweep
-from tl_lightning.report.noise import noise_table
+from tl_lightning.report.readings import noise_table
 from tl_lightning.report.summary import write_summary
 from tl_lightning.report.write import write_report
 
@@ -77,4 +77,4 @@ def test_a_pair_that_also_differs_in_another_setting_is_listed_but_not_tested(tm
     write_run(sweep / "0_run", "alexnet", "extractor", (130, 130), batch_size=4)
     write_run(sweep / "1_run", "vgg16", "extractor", (145, 145), batch_size=8)
     table = "\n".join(noise_table(load_sweep(sweep)))
-    assert "| -0.098 | — | — | — | not tested | they also differ in batch_size |" in table
+    assert "| -9.8 | — | — | — | — | not tested | — | they also differ in batch_size |" in table

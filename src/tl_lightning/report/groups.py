@@ -141,7 +141,10 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"Sweep dir {sweep_dir} does not exist.")
-    runs = [read_run(d) for d in sorted(sweep_dir.iterdir(), key=_job_order) if is_job_dir(d)]
+    folders = [d for d in sorted(sweep_dir.iterdir(), key=_job_order) if is_job_dir(d)]
+    if not folders and (sweep_dir / "metrics.json").is_file():
+        folders = [sweep_dir]  # one run's own folder: a one-run report
+    runs = [read_run(d) for d in folders]
     runs += _never_started(sweep_dir, runs)
     archs = _ordered({str(r.arch) for r in runs if r.arch}, list(ARCH_ORDER))
     strategies = _ordered({str(r.strategy) for r in runs if r.strategy}, list(STRATEGY_ORDER))

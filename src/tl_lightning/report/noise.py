@@ -16,6 +16,7 @@ import numpy as np
 from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
 from tl_lightning.report.paired import ALPHA, holm, image_differences, sign_flip_p, which_test
 from tl_lightning.report.power import Resolution, resolution
+
 KEY = "val_acc_last"  # comparisons use the last epoch: it was not selected on the val images
 # What changing one axis changes with it. Any other setting must be equal for a pair to be compared.
 IMPLIED = {
@@ -105,8 +106,9 @@ def _correct(members: list[PairTest], margin: float) -> list[PairTest]:
     p_holm = dict(zip(map(id, ran), holm([t.p for t in ran]), strict=True))
     tost = dict(zip(map(id, ran), holm([res[id(t)].tost_p for t in ran]), strict=True))
     return [
-        replace(t, p_holm=p_holm[id(t)], resolution=res[id(t)], tost_holm=tost[id(t)], family_size=len(ran),
-                margin=margin)
+        replace(
+            t, p_holm=p_holm[id(t)], resolution=res[id(t)], tost_holm=tost[id(t)], family_size=len(ran), margin=margin
+        )
         if id(t) in res
         else replace(t, family_size=len(ran), margin=margin)
         for t in members

@@ -7,7 +7,9 @@ the n val images, each in [−1, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from statistics import NormalDist
 
 import numpy as np
@@ -62,51 +64,60 @@ def resolution(d: np.ndarray, margin: float, family_size: int) -> Resolution:
 
 
 def detectable(d: np.ndarray, alpha: float) -> float | None:
-    """Smallest accuracy difference the test finds with 80 % power at level `alpha` on this design.
+    """Smallest accuracy difference δ the test finds with 80 % power at level `alpha` on this design.
 
-    One run per cell (every |d_i| 0 or 1): exact McNemar power with n images and the observed share of
-    discordant images π: the discordant count D ~ Binomial(n, π), the images favouring A given D ~
-    Binomial(D, (1 + δ/π) / 2); power(δ) sums the exact test's rejection region over both. Several runs per
-    cell: the normal approximation of the sign-flip test, δ = (z(1 − α/2) + z(0.80)) · √(Σd_i²) / n.
-    None: no difference up to π (every discordant image one way) reaches 80 % power.
+    The design is n images and the observed share π of images the cells disagree on; a difference δ needs a
+    share of at least δ, so the share used is max(π, δ). One run per cell (every |d_i| 0 or 1): exact McNemar
+    power: the discordant count D ~ Binomial(n, share), the images favouring A given D ~ Binomial(D,
+    (1 + δ / share) / 2), summed over the exact test's rejection region. Several runs per cell: the normal
+    approximation of the sign-flip test, n·δ = (z(1 − α/2) + z(0.80)) · √(Σd_i²), with Σd_i² scaled up in the
+    same way where δ needs more disagreement than observed. None: not even δ = 1 reaches 80 % power.
     """
     n = d.size
-    nonzero = np.abs(d[d != 0])
-    if nonzero.size == 0:
+    absolute = float(np.abs(d).sum())
+    if n == 0:
         return None
-    if np.all(nonzero == 1):
-        return _mcnemar_detectable(n, nonzero.size / n, alpha)
+    if np.all(np.isin(d, (-1, 0, 1))):
+        return _mcnemar_detectable(n, absolute / n, alpha)
+    squares = float((d * d).sum())
+    ratio = squares / absolute if absolute else 1.0  # Σd² per unit of Σ|d|: 1 for McNemar, less with averaging
     z = _NORMAL.inv_cdf(1 - alpha / 2) + _NORMAL.inv_cdf(POWER)
-    return z * math.sqrt(float((d * d).sum())) / n
+    return _smallest(lambda delta: n * delta >= z * math.sqrt(max(squares, n * delta * ratio)))
 
 
-def _mcnemar_detectable(n: int, pi: float, alpha: float) -> float | None:
+def _smallest(found: Callable[[float], bool]) -> float | None:
+    """Smallest δ in (0, 1] with found(δ), found being monotone; None if not even δ = 1."""
+    if not found(1.0):
+        return None
+    low, high = 0.0, 1.0
+    while high - low > 1e-5:
+        mid = (low + high) / 2
+        low, high = (low, mid) if found(mid) else (mid, high)
+    return high
+
+
+@cache
+def _mcnemar_detectable(n: int, observed: float, alpha: float) -> float | None:
     log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1)))])
-    k = np.arange(n + 1)
-    weight = np.exp(log_fact[n] - log_fact[k] - log_fact[n - k] + k * math.log(pi) + (n - k) * math.log1p(-pi))
-    if pi == 1:
-        weight = (k == n).astype(float)
+    counts = np.arange(n + 1)
     critical = [_critical(m, alpha) for m in range(n + 1)]
 
+    def binomial(m: int, q: float) -> np.ndarray:
+        if q >= 1:
+            return (np.arange(m + 1) == m).astype(float)
+        k = np.arange(m + 1)
+        return np.exp(log_fact[m] - log_fact[k] - log_fact[m - k] + k * math.log(q) + (m - k) * math.log1p(-q))
+
     def power(delta: float) -> float:
-        q = min((1 + delta / pi) / 2, 1 - 1e-15)
+        share = max(observed, delta)
+        weight = binomial(n, share)
         total = 0.0
-        for m in range(n + 1):
-            c = critical[m]
-            if c < 0 or weight[m] < 1e-15:
-                continue
-            j = np.arange(m + 1)
-            pmf = np.exp(log_fact[m] - log_fact[j] - log_fact[m - j] + j * math.log(q) + (m - j) * math.log1p(-q))
+        for m in counts[(weight > 1e-15) & (np.array(critical) >= 0)]:
+            pmf, c = binomial(int(m), (1 + delta / share) / 2), critical[m]
             total += weight[m] * float(pmf[: c + 1].sum() + pmf[m - c :].sum())
         return total
 
-    if power(pi) < POWER:
-        return None
-    low, high = 0.0, pi
-    while high - low > 1e-4:
-        mid = (low + high) / 2
-        low, high = (low, mid) if power(mid) >= POWER else (mid, high)
-    return high
+    return _smallest(lambda delta: power(delta) >= POWER)
 
 
 def _critical(m: int, alpha: float) -> int:

@@ -49,6 +49,11 @@ def reading_text(t: PairTest) -> str:
     return "not tested"
 
 
+def short_family(t: PairTest) -> str:
+    """Q2, Q3, Q4 or the family's full name."""
+    return t.family.split(",")[0] if t.family[:1] == "Q" else t.family
+
+
 def detectable_text(t: PairTest) -> str:
     res = t.resolution
     if res is None:
@@ -70,15 +75,12 @@ def describe_diff(sweep: Sweep, a: Cell, b: Cell) -> str:
         res = v.resolution
         text += (
             f", 95 % interval {points(res.low)} to {points(res.high)} points; {v.test} p = {fmt_p(v.p)}, "
-            f"Holm-adjusted p = {fmt_p(v.p_holm)} over the {v.family_size} comparison(s) of {v.family}: "
+            f"Holm-adjusted p = {fmt_p(v.p_holm)} ({v.family_size} comparison(s) in {short_family(v)}): "
             f"{reading_text(v)}"
         )
-        if v.reading == "inconclusive":
-            text += (
-                f" (this design finds a difference of {res.detectable * 100:.1f} points with 80 % power)"
-                if res.detectable is not None
-                else " (no difference this design can show reaches 80 % power)"
-            )
+        if v.reading == "inconclusive" and res.detectable is not None:
+            found = res.detectable * 100
+            text += f" (at α = {ALPHA} this design finds a difference of {found:.1f} points with 80 % power)"
     else:
         text += f", not tested: {v.why_not}"
     note = regime_note(a, b)
@@ -106,7 +108,7 @@ def method_lines(sweep: Sweep) -> list[str]:
         "whether the method would win with other training images.",
         "",
         "Holm-adjusted p: the p value corrected for the other comparisons that answer the same question (Holm's "
-        "step-down method within the question's family), so that the chance of any false \"better\" within one "
+        'step-down method within the question\'s family), so that the chance of any false "better" within one '
         f"question stays at most α = {ALPHA}. Each comparison gets one reading: *A better* or *B better* "
         f"(Holm-adjusted p < {ALPHA}), or *inconclusive — differences from X to Y points are compatible with the "
         "data*, X to Y being the 95 % interval of the difference (Bonett–Price adjusted Wald interval for paired "
@@ -128,13 +130,14 @@ def noise_table(sweep: Sweep) -> list[str]:
     lines = [
         RULE + (" " + SETTING_RULE.format(swept) if swept else ""),
         "",
-        f"Detectable: the smallest difference (points) the test finds with {POWER:.0%} power at α = {ALPHA} (in "
-        "parentheses: at α/m, Holm's strictest step in a family of m comparisons), for this many val images and "
-        "the observed share of images the two cells disagree on. With one run per cell it is exact: the number "
-        "of discordant images is binomial with that share, the images favouring A given it binomial with "
-        "(1 + δ / share) / 2, summed over the exact McNemar rejection region. With several runs per cell it is "
-        "the normal approximation of the sign-flip test, (z(1 − α/2) + z(0.80)) · √(Σ d²) / n. *none "
-        "reachable*: not even a lead on every discordant image would be found that often.",
+        f"Detectable: the smallest difference δ (points) the test finds with {POWER:.0%} power at α = {ALPHA} (in "
+        "parentheses: at α/m, Holm's strictest step in a family of m tested comparisons), for this many val "
+        "images and the observed share of images the two cells disagree on (or δ itself where larger: a "
+        "difference of δ needs that much disagreement). With one run per cell it is exact: the number of "
+        "discordant images is binomial with that share, the images favouring A among them binomial with "
+        "(1 + δ / share) / 2, and the power sums both over the exact McNemar rejection region. With several runs "
+        "per cell it is the normal approximation of the sign-flip test, n·δ = (z(1 − α/2) + z(0.80)) · √(Σ d²), "
+        "d the per-image differences. *none reachable*: not even δ = 100 points would be found that often.",
         "",
     ]
     for name in dict.fromkeys(t.family for t in tests.values()):
@@ -148,8 +151,7 @@ def _family_rows(members: list[PairTest]) -> list[str]:
     lines = [
         f"{tested} tested comparison(s), Holm-corrected together.",
         "",
-        "| A | B | Δ (A−B), points | 95 % interval, points | test | p | Holm p | reading | detectable, points "
-        "| note |",
+        "| A | B | Δ (A−B), points | 95 % interval, points | test | p | Holm p | reading | detectable, points | note |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in members:

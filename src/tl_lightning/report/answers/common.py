@@ -74,7 +74,7 @@ def imagenet_match(name: str) -> tuple[str, int] | None:
 
 
 def imagenet_fact(sweep: Sweep) -> str | None:
-    """"ImageNet-1k has the classes ..." for the dataset's class names that are ImageNet class names; None if none."""
+    """ "ImageNet-1k has the classes ..." for the dataset's class names that are ImageNet class names; None if none."""
     names = class_names(sweep)
     matches = [(n, m) for n in names if (m := imagenet_match(n))]
     if not matches:

@@ -28,7 +28,8 @@ def answer_freeze(sweep: Sweep) -> list[str]:
     lines = [
         f"Freezing (`extractor`) was better than fine-tuning for {count['A better']} of {len(pairs)} "
         f"architectures and fine-tuning better for {count['B better']}; {count['inconclusive']} comparison(s) are "
-        f"inconclusive" + (f", {count['equivalent']} shown equivalent within the margin" if count["equivalent"] else "")
+        f"inconclusive"
+        + (f", {count['equivalent']} shown equivalent within the margin" if count["equivalent"] else "")
         + (f", {untested} could not be tested (see below)." if untested else ".")
     ]
     lines += [_freeze_line(sweep, e, f, v) for (e, f), v in zip(pairs, verdicts, strict=True)]
