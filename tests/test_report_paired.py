@@ -1,17 +1,21 @@
-"""Paired statistics: exact McNemar, the paired bootstrap, Holm, and the report's noise verdicts built on them."""
+"""Paired statistics: exact McNemar, the sign-flip test, Holm, and the report's noise verdicts built on them."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
+import numpy as np
 import pytest
 
-from report_fixtures import N_VAL, first_bees, section, write_run, write_sweep
-from tl_lightning.report import write_report
+from report_fixtures import CORRECT, N_VAL, first_bees, section, write_run, write_sweep
+from tl_lightning.report import paired, write_report
+from tl_lightning.report.__main__ import main as report_main
 from tl_lightning.report.answers.winner import answer_winner
 from tl_lightning.report.groups import load_sweep
-from tl_lightning.report.noise import noise_table
-from tl_lightning.report.paired import holm, mcnemar_exact, paired_bootstrap
+from tl_lightning.report.noise import family
+from tl_lightning.report.paired import holm, image_differences, mcnemar_exact, paired_test, sign_flip_p
+from tl_lightning.report.readings import noise_table
 
 
 def binomial_two_sided(k: int, n: int) -> float:
@@ -36,21 +40,52 @@ def test_holm_multiplies_the_ith_smallest_p_by_m_minus_i_plus_1_and_stays_monoto
     assert holm([]) == []
 
 
-def test_paired_bootstrap_is_reproducible_and_agrees_with_mcnemar_when_seeds_agree():
-    n = 153
-    base = [i >= 20 for i in range(n)]  # 20 images every run gets wrong
-    better = [(s, [i >= 20 for i in range(n)]) for s in (0, 1, 2)]
-    worse = [(s, [i >= 29 for i in range(n)]) for s in (0, 1, 2)]  # 9 more wrong, always the same images
-    p = paired_bootstrap(better, worse)
-    assert p == paired_bootstrap(better, worse)  # seeded: the same report twice
-    # Seeds that agree add nothing: close to McNemar's 2 / 2**9 = 0.0039 on the same 9 discordant images (the
-    # resampled lead moves as far from 9 images as 9 is from 0 only when 0 or 18+ of them are drawn).
-    assert 0.002 < p < 0.008
-    assert paired_bootstrap([(0, base)], [(0, base)]) == 1.0
-    # Seeds that disagree with each other: the spread over seeds makes the same mean lead uncertain.
-    noisy_a = [(0, [i >= 0 for i in range(n)]), (1, [i >= 40 for i in range(n)])]
-    noisy_b = [(0, [i >= 35 for i in range(n)]), (1, [i >= 5 for i in range(n)])]
-    assert paired_bootstrap(noisy_a, noisy_b) > 0.05
+def correct(n: int, wrong: range | set[int]) -> list[bool]:
+    return [i not in wrong for i in range(n)]
+
+
+def test_one_seed_or_identical_seeds_give_exactly_mcnemar():
+    # A 5–0 discordant lead: McNemar p = 2 / 2**5 = 0.0625; the same runs repeated over 3 seeds add nothing
+    # (the paired bootstrap this replaces gave 0.039 there).
+    a, b = correct(153, range(10)), correct(153, range(15))
+    assert paired_test([a], [b]) == ("exact McNemar", pytest.approx(0.0625, rel=1e-12))
+    assert paired_test([a] * 3, [b] * 3) == ("exact McNemar", pytest.approx(0.0625, rel=1e-12))
+    assert paired_test([a] * 3, [b] * 2)[1] == pytest.approx(0.0625, rel=1e-12)
+    for a_only, b_only in [(9, 0), (5, 2), (20, 11), (3, 3), (0, 0), (40, 25)]:
+        d = np.array([1] * a_only + [-1] * b_only + [0] * 50)
+        assert sign_flip_p(d) == pytest.approx(mcnemar_exact(a_only, b_only), rel=1e-12)
+        assert sign_flip_p(6 * d) == pytest.approx(mcnemar_exact(a_only, b_only), rel=1e-12)
+
+
+def brute_force_p(d: np.ndarray) -> float:
+    """Reference: every one of the 2^k sign patterns of the k nonzero differences, counted."""
+    nonzero = [int(x) for x in d if x]
+    observed = abs(sum(nonzero))
+    hits = sum(
+        abs(sum(s * x for s, x in zip(signs, nonzero))) >= observed
+        for signs in itertools.product((1, -1), repeat=len(nonzero))
+    )
+    return hits / 2 ** len(nonzero)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_sign_flip_distribution_is_exact_with_runs_that_disagree(seed):
+    rng = np.random.default_rng(seed)
+    runs_a = (rng.random((3, 14)) < 0.8).tolist()  # 3 runs against 2: differences in sixths
+    runs_b = (rng.random((2, 14)) < 0.7).tolist()
+    d, scale = image_differences(runs_a, runs_b)
+    assert scale == 6
+    name, p = paired_test(runs_a, runs_b)
+    assert name == "exact sign-flip" and p == pytest.approx(brute_force_p(d), rel=1e-9)
+
+
+def test_a_huge_design_falls_back_to_seeded_monte_carlo(monkeypatch):
+    d = np.array([1, 2, -1, 3, 2, 1, -2, 1, 1, 2] * 3)
+    exact = sign_flip_p(d)
+    monkeypatch.setattr(paired, "EXACT_LIMIT", 10)
+    approx = sign_flip_p(d)
+    assert approx == sign_flip_p(d)  # seeded: the same report twice
+    assert abs(approx - exact) < 0.005
 
 
 def lead_sweep(tmp_path, wrong_a: set[int], wrong_b: set[int]):
@@ -66,39 +101,92 @@ def test_a_nine_image_lead_is_tested_pairwise_not_by_overlapping_intervals(tmp_p
     # 9 discordant images favours vgg16: exact McNemar p = 2 / 2**9.
     sweep = load_sweep(lead_sweep(tmp_path, first_bees(13), first_bees(4)))
     table = "\n".join(noise_table(sweep))
-    assert "| -0.059 | exact McNemar | 0.00391 | 0.00391 | yes |" in table
+    assert "| -5.9 | -9.9 to -1.7 | exact McNemar | 0.00391 | 0.00391 | vgg16/extractor better | 5.5 |" in table
     assert "**vgg16 won** under `extractor`" in "\n".join(answer_winner(sweep))
 
 
-def test_the_same_lead_with_many_discordant_images_is_within_noise(tmp_path):
+def test_the_same_lead_with_many_discordant_images_is_inconclusive_and_says_what_it_allows(tmp_path):
     # Same 9-image lead, but the models disagree on 31 images (20 for vgg16, 11 for alexnet).
     wrong_a = set(range(0, 20))  # 20 images only alexnet misses
     wrong_b = set(range(20, 31))  # 11 images only vgg16 misses
     sweep = load_sweep(lead_sweep(tmp_path, wrong_a, wrong_b))
     table = "\n".join(noise_table(sweep))
     p = binomial_two_sided(11, 31)
-    assert f"| -0.059 | exact McNemar | {p:.3g} | {p:.3g} | no |" in table
-    assert "**No clear winner**: vgg16 leads under `extractor`, but not beyond noise over alexnet" in "\n".join(
-        answer_winner(sweep)
+    # Bonett–Price: (11 + 1 − 20 − 1) / 155 ± 1.96 · √(((31 + 2) / 155 − centre²) / 155)
+    centre = -9 / 155
+    half = 1.959964 * math.sqrt((33 / 155 - centre**2) / 155)
+    low, high = f"{(centre - half) * 100:+.1f}", f"{(centre + half) * 100:+.1f}"
+    assert (low, high) == ("-13.0", "+1.4")
+    reading = f"inconclusive — differences from {low} to {high} points are compatible with the data"
+    assert f"| -5.9 | {low} to {high} | exact McNemar | {p:.3g} | {p:.3g} | {reading} | 10.5 |" in table
+    text = "\n".join(answer_winner(sweep))
+    assert (
+        "**No clear winner**: vgg16 has the highest mean under `extractor`, but is not separated from alexnet" in text
+    )
+    assert "(at α = 0.05 this design finds a difference of 10.5 points with 80 % power)" in text
+    assert "Why:" not in text  # a lead the data do not show is not explained
+
+
+def test_an_interval_never_collapses_and_zero_is_never_negative(tmp_path):
+    # Identical predictions: no discordant image, Δ exactly 0; the interval still has width (one pseudo-image
+    # each way), and TOST at the default ±2 points calls the cells equivalent (90 % interval ±1.5 points).
+    sweep = lead_sweep(tmp_path, first_bees(13), first_bees(13))
+    report = write_report(sweep).read_text()
+    assert "Δ = 0.0 points (no image of 153), 95 % interval -1.8 to +1.8 points; exact McNemar p = 1" in report
+    assert "equivalent within ±2 points (TOST, Holm-adjusted p = 0.0142)" in report
+    assert "-0.0" not in report and "≈ 0.0 val images" not in report
+    assert (
+        "the equivalence test says so: two one-sided tests (TOST) that the difference lies within ±2 points" in report
+    )
+    # A narrower margin is recorded in the report and cannot be met by 153 images.
+    assert report_main([str(sweep), "--margin", "1"]) == 0
+    report = (sweep / "report.md").read_text()
+    assert "lies within ±1 points (the margin, `--margin`)" in report
+    assert "equivalent within" not in report
+    assert "inconclusive — differences from -1.8 to +1.8 points are compatible with the data" in report
+    assert report_main([str(sweep), "--margin", "0"]) == 2
+
+
+def test_holm_runs_within_each_question_and_says_what_holm_is(tmp_path):
+    report = write_report(write_sweep(tmp_path))
+    noise = section(report.read_text(), "## Which differences exceed the noise")
+    assert noise.count("| exact McNemar |") == 14
+    assert "### Q4, architectures (pairs of archs with the same strategy)\n\n7 tested comparison(s)" in noise
+    # 8 discordant images, all one way: raw p = 2 / 2**8 = 0.0078; Holm within Q4's 7 tests (rank 5 of 7): 0.0391.
+    row = "| alexnet/finetune 0.784 [0.713, 0.842] | inception_v3/finetune 0.837 [0.770, 0.887] | -5.2 | -9.1 to -1.2 "
+    assert f"{row}| exact McNemar | 0.00781 | 0.0391 | inception_v3/finetune better |" in noise
+    assert "Holm-adjusted p: the p value corrected for the other comparisons that answer the same question" in (
+        report.read_text()
     )
 
 
-def test_holm_runs_over_every_comparison_of_the_report(tmp_path):
-    table = "\n".join(noise_table(load_sweep(write_sweep(tmp_path))))
-    assert table.count("| exact McNemar |") == 14
-    # 8 discordant images, all one way: raw p = 2 / 2**8 = 0.0078 < 0.05, but Holm (rank 9 of 14) gives 0.0547.
-    row = "| alexnet/finetune 0.784 [0.713, 0.842] | inception_v3/finetune 0.837 [0.770, 0.887] | -0.052 "
-    assert f"{row}| exact McNemar | 0.00781 | 0.0547 | no |" in table
+def test_an_unrelated_cell_changes_no_verdict(tmp_path):
+    def verdicts(sweep_dir):
+        sweep = load_sweep(sweep_dir)
+        return {(t.a.label, t.b.label): (t.p_holm, t.reading) for t in family(sweep).values()}
+
+    base = write_sweep(tmp_path / "base")
+    before = verdicts(base)
+    # Another learning rate for one cell: a family of its own ("the swept setting `lr`").
+    write_run(base / "9_lr", "alexnet", "extractor", (150, 150), wrong_last=first_bees(3), lr=1e-3)
+    after = verdicts(base)
+    labels = {k: v for k, v in after.items() if "lr=0.001" not in k[0] + k[1]}
+    assert {tuple(x.replace(" (lr=0.0001)", "") for x in k): v for k, v in labels.items()} == before
+    # Without the `mixed` cells, Q3 and Q4 lose comparisons; Q2's verdicts do not move.
+    fewer = verdicts(write_sweep(tmp_path / "fewer", {k: v for k, v in CORRECT.items() if k[1] != "mixed"}))
+    q2 = {k: v for k, v in before.items() if k[0].endswith("/extractor") and k[1].endswith("/finetune")}
+    assert len(q2) == 3 and all(fewer[k] == v for k, v in q2.items())
+    assert len(fewer) < len(before)
 
 
-def test_several_seeds_use_the_paired_bootstrap_and_the_report_is_reproducible(tmp_path):
+def test_several_seeds_use_the_sign_flip_test_and_the_report_is_reproducible(tmp_path):
     seeds = {
         ("alexnet", "extractor"): [(135, 138), (137, 138), (134, 138)],
         ("alexnet", "finetune"): [(132, 133), (136, 137), (130, 131)],
     }
     sweep = write_sweep(tmp_path, seeds, seeds=(0, 1, 2))
     first = section(write_report(sweep).read_text(), "## Which differences exceed the noise")
-    assert "| paired bootstrap (10,000 resamples) |" in first
+    assert "| exact sign-flip |" in first
     assert first == section(write_report(sweep).read_text(), "## Which differences exceed the noise")
 
 
@@ -107,20 +195,11 @@ def test_a_cell_without_last_epoch_predictions_is_not_tested_and_says_so(tmp_pat
     (sweep_dir / "4_arch=vgg16,strategy=finetune" / "val_predictions_last.csv").unlink()
     report = write_report(sweep_dir).read_text()
     noise = section(report, "## Which differences exceed the noise")
-    row = "| vgg16/extractor 0.948 [0.900, 0.973] | vgg16/finetune 0.850 [0.785, 0.898] | +0.098 | — | — | — |"
-    assert f"{row} not tested | the paired test cannot run: `4_arch=vgg16,strategy=finetune` has no" in noise
+    row = "| vgg16/extractor 0.948 [0.900, 0.973] | vgg16/finetune 0.850 [0.785, 0.898] | +9.8 | — | — | — | — |"
+    assert f"{row} not tested | — | the paired test cannot run: `4_arch=vgg16,strategy=finetune` has no" in noise
     questions = section(report, "## The assignment's questions")
-    assert "Δ = +0.098 ≈ 15.0 val images, not tested: the paired test cannot run" in questions
+    assert "Δ = +9.8 points (15 of 153 val images), not tested: the paired test cannot run" in questions
     assert "1 could not be tested" in questions
-
-
-def test_paired_bootstrap_pairs_shared_seeds_and_resamples_the_others_within_their_cell():
-    n = 153
-    a = [(s, [i >= 5 + s for i in range(n)]) for s in (0, 1, 2)]
-    b = [(s, [i >= 20 + s for i in range(n)]) for s in (0, 1)] + [(None, [i >= 21 for i in range(n)])]
-    p = paired_bootstrap(a, b)
-    assert p == paired_bootstrap(a, b)
-    assert 1 / 10_001 <= p < 0.01  # 15 more images right in every run of A
 
 
 def test_cells_of_one_arch_and_strategy_that_differ_in_one_swept_setting_are_tested_pairwise(tmp_path):
@@ -133,12 +212,13 @@ def test_cells_of_one_arch_and_strategy_that_differ_in_one_swept_setting_are_tes
     write_run(sweep / "2_fresh_lr", "alexnet", "extractor", (149, 149), wrong_last=first_bees(4), lr=1e-3, **fresh)
     table = "\n".join(noise_table(load_sweep(sweep)))
     assert "differ in a single swept setting (`augmentation`, `lr`) are tested the same way" in table
+    assert "### The swept setting `augmentation`" in table and "### The swept setting `lr`" in table
     rows = table.splitlines()
     pair = [r for r in rows if "augmentation=plain" in r and "augmentation=fresh" in r]
-    # 9 discordant images, all for fresh: exact McNemar p = 2 / 2**9; Holm over the 2 tested pairs.
-    assert len(pair) == 1 and "| +0.059 | exact McNemar | 0.00391 | 0.00781 | yes |" in pair[0]
+    # 9 discordant images, all for fresh: exact McNemar p = 2 / 2**9; each setting is a family of one.
+    assert len(pair) == 1 and "| +5.9 | +1.7 to +9.9 | exact McNemar | 0.00391 | 0.00391 |" in pair[0]
     # The input path follows the regime: it stays out of the labels, and the regime pair is not "crossing" one.
     assert "input_cache=" not in pair[0] and "crosses augmentation regimes" not in pair[0]
     lr_pair = [r for r in rows if "lr=0.0001)" in r and "lr=0.001)" in r]
     assert len(lr_pair) == 1 and "augmentation=plain" not in lr_pair[0]
-    assert "| exact McNemar | 1 | 1 | no |" in lr_pair[0]
+    assert "| exact McNemar | 1 | 1 | equivalent within ±2 points" in lr_pair[0]
