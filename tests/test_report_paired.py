@@ -62,7 +62,7 @@ def brute_force_p(d: np.ndarray) -> float:
     nonzero = [int(x) for x in d if x]
     observed = abs(sum(nonzero))
     hits = sum(
-        abs(sum(s * x for s, x in zip(signs, nonzero))) >= observed
+        abs(sum(s * x for s, x in zip(signs, nonzero, strict=True))) >= observed
         for signs in itertools.product((1, -1), repeat=len(nonzero))
     )
     return hits / 2 ** len(nonzero)
