@@ -131,8 +131,8 @@ def noise_table(sweep: Sweep) -> list[str]:
         RULE + (" " + SETTING_RULE.format(swept) if swept else ""),
         "",
         f"Detectable: the smallest difference δ (points) the test finds with {POWER * 100:.0f} % power at "
-        f"α = {ALPHA} (in parentheses: at α/m, Holm's strictest step in a family of m tested comparisons), for this many val "
-        "images and the observed share of images the two cells disagree on (or δ itself where larger: a "
+        f"α = {ALPHA} (in parentheses: at α/m, Holm's strictest step in a family of m tested comparisons), for "
+        "this many val images and the observed share of images the two cells disagree on (or δ itself where larger: a "
         "difference of δ needs that much disagreement). With one run per cell it is exact: the number of "
         "discordant images is binomial with that share, the images favouring A among them binomial with "
         "(1 + δ / share) / 2, and the power sums both over the exact McNemar rejection region. With several runs "
