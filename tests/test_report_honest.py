@@ -154,6 +154,14 @@ def test_the_detectable_difference_is_where_exact_mcnemar_power_reaches_80_perce
     assert 0.04 < detectable(d, ALPHA) < 0.06
 
 
+def null_runs(rng: np.random.Generator, p: np.ndarray, k: int, keep: float | None) -> list[list[bool]]:
+    fresh = rng.random((k, p.size)) < p
+    if keep is None:
+        return fresh.tolist()
+    shared = rng.random(p.size) < p
+    return np.where(rng.random((k, p.size)) < keep, shared, fresh).tolist()
+
+
 @pytest.mark.slow
 def test_the_paired_test_keeps_its_size_under_a_simulated_null():
     """1,000 simulated datasets per design, A and B drawn alike: rejections at α = 0.05 stay at most nominal."""
@@ -165,15 +173,7 @@ def test_the_paired_test_keeps_its_size_under_a_simulated_null():
             # 80 % easy images, the rest of varying difficulty; each run draws its correctness per image, alone
             # or (keep) copying a draw its cell shares with probability `keep`.
             p = np.where(rng.random(N) < 0.8, 0.99, rng.uniform(0.3, 0.9, N))
-
-            def runs(k: int, p: np.ndarray = p) -> list[list[bool]]:
-                fresh = rng.random((k, N)) < p
-                if keep is None:
-                    return fresh.tolist()
-                shared = rng.random(N) < p
-                return np.where(rng.random((k, N)) < keep, shared, fresh).tolist()
-
-            d, _ = image_differences(runs(runs_a), runs(runs_b))
+            d, _ = image_differences(null_runs(rng, p, runs_a, keep), null_runs(rng, p, runs_b, keep))
             rejected += sign_flip_p(d) < ALPHA
         rates.append(rejected / 1000)
     # Each design within Monte Carlo error (one-sided 95 %, ±0.011) of at most nominal; all of them together below.
