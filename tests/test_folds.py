@@ -132,7 +132,8 @@ def test_a_fold_run_trains_on_the_other_folds_and_records_its_split(make_cfg, ti
     metrics = train(cfg)
     out = Path(cfg.paths.output_dir)
     saved = json.loads((out / "metrics.json").read_text())
-    assert {k: saved["settings"][k] for k in ("folds", "fold", "split_seed")} == {"folds": 2, "fold": 1, "split_seed": 3}
+    recorded = {k: saved["settings"][k] for k in ("folds", "fold", "split_seed")}
+    assert recorded == {"folds": 2, "fold": 1, "split_seed": 3}
     expected = fold_module(tiny_data, 1, split_seed=3)
     assert sum(metrics["train_class_counts"].values()) == len(expected.train_set) == 10
     for name in ("val_predictions.csv", "val_predictions_last.csv"):

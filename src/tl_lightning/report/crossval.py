@@ -32,10 +32,11 @@ class Method:
     runs: list[Run] = field(default_factory=list)
     repeats: dict[int, Folds] = field(default_factory=dict)  # split_seed -> its complete folds
     problems: list[str] = field(default_factory=list)
+    extra: str = ""  # the settings that tell it from other methods of its arch and strategy
 
     @property
     def label(self) -> str:
-        return f"{self.settings['arch']}/{self.settings['strategy']}"
+        return f"{self.settings['arch']}/{self.settings['strategy']}" + (f" ({self.extra})" if self.extra else "")
 
     @property
     def folds(self) -> int:
@@ -74,7 +75,14 @@ def cv_methods(sweep: Sweep) -> list[Method]:
         methods.setdefault(tuple(sorted(key.items(), key=str)), Method(key)).runs.append(run)
     for method in methods.values():
         _collect(method)
+        same = [m for m in methods.values() if (m.settings["arch"], m.settings["strategy"]) == _pair(method)]
+        varied = sorted({k for m in same for k in m.settings if m.settings.get(k) != method.settings.get(k)})
+        method.extra = ", ".join(f"{k}={format_setting(k, method.settings.get(k))}" for k in varied)
     return sorted(methods.values(), key=_order)
+
+
+def _pair(method: Method) -> tuple[str, str]:
+    return method.settings["arch"], method.settings["strategy"]
 
 
 def _order(method: Method) -> tuple:
@@ -157,12 +165,6 @@ def _acc(fold: dict[str, float]) -> float:
     return sum(fold.values()) / len(fold)
 
 
-def describe_settings(method: Method, shared: set[str]) -> str:
-    """The settings that tell this method apart from the others (table-safe)."""
-    shown = {k: v for k, v in method.settings.items() if k not in shared and k not in ("arch", "strategy")}
-    return ", ".join(f"{k}={format_setting(k, v)}" for k, v in sorted(shown.items()))
-
-
 def cv_section(sweep: Sweep) -> list[str]:
     """report.md's cross-validation section; [] when no run records data.folds."""
     methods = cv_methods(sweep)
@@ -204,15 +206,12 @@ def _accuracy_table(methods: list[Method]) -> list[str]:
         "| method | seeds | repeats (split_seed) | out-of-fold accuracy per repeat | mean ± std over repeats |",
         "|---|---|---|---|---|",
     ]
-    shared = {k for k in methods[0].settings if all(m.settings.get(k) == methods[0].settings[k] for m in methods)}
     for m in methods:
-        extra = describe_settings(m, shared)
-        label = m.label + (f" ({extra})" if extra else "")
         accs = [m.accuracy(s) for s in m.repeats]
         seeds = ", ".join(map(str, sorted({r.seed for r in m.runs if r.seed is not None})))
         spread = f"{statistics.fmean(accs):.3f}" + (f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else "")
         per = ", ".join(f"{s}: {a:.3f}" for s, a in zip(m.repeats, accs, strict=True))
-        lines.append(f"| {label} | {seeds} | {len(accs)} | {per or '—'} | {spread if accs else '—'} |")
+        lines.append(f"| {m.label} | {seeds} | {len(accs)} | {per or '—'} | {spread if accs else '—'} |")
     return [*lines, ""]
 
 
