@@ -15,7 +15,8 @@ from tl_lightning.report.cvtests import ALPHA, CvTest, compare, holm
 from tl_lightning.report.groups import ARCH_ORDER, STRATEGY_ORDER, Sweep, format_setting
 from tl_lightning.report.runs import Run
 
-SPLIT_KEYS = {"fold", "split_seed", "steps_per_epoch"}
+SPLIT = ("fold", "split_seed")
+SPLIT_KEYS = {*SPLIT, "steps_per_epoch"}
 # What changing one axis changes with it; every other setting must be equal for two methods to be compared.
 IMPLIED = {
     "arch": {"arch", "image_size", "head", "unfreeze", "input_cache", "weights", "weights_sha256"},
@@ -69,8 +70,8 @@ def cv_methods(sweep: Sweep) -> list[Method]:
     """The methods of the sweep's runs that record data.folds, each with its complete repeats."""
     methods: dict[tuple, Method] = {}
     for run in sweep.ok_runs:
-        if run.settings.get("folds") is None:
-            continue
+        if run.settings.get("folds") is None or not all(_is_int(run.settings.get(k)) for k in ("folds", *SPLIT)):
+            continue  # not a cross-validation run (hand-edited split settings would place it nowhere)
         key = {k: v for k, v in run.settings.items() if k not in SPLIT_KEYS}
         methods.setdefault(tuple(sorted(key.items(), key=str)), Method(key)).runs.append(run)
     for method in methods.values():
@@ -79,6 +80,10 @@ def cv_methods(sweep: Sweep) -> list[Method]:
         varied = sorted({k for m in same for k in m.settings if m.settings.get(k) != method.settings.get(k)})
         method.extra = ", ".join(f"{k}={format_setting(k, method.settings.get(k))}" for k in varied)
     return sorted(methods.values(), key=_order)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _pair(method: Method) -> tuple[str, str]:
@@ -99,7 +104,7 @@ def _collect(method: Method) -> None:
         if rows is None:
             method.problems.append(f"`{run.name}` has no val_predictions_last.csv")
             continue
-        where = (int(run.settings["split_seed"]), int(run.settings["fold"]))
+        where = (run.settings["split_seed"], run.settings["fold"])
         for row in rows:
             scores.setdefault(where, {}).setdefault(row.get("image") or row["path"], []).append(
                 row["true"] == row["pred"]
