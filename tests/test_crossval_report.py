@@ -119,6 +119,11 @@ def test_a_repeat_missing_a_fold_is_left_out_and_said(tmp_path):
     assert sorted(methods[1].repeats) == [0, 1, 2, 3] and methods[1].problems == ["split_seed=4 lacks fold(s) 1"]
     (c,) = comparisons(methods)
     assert c.seeds == [0, 1, 2, 3] and c.result.test == "corrected resampled t (Nadeau & Bengio)"
+    for run in root.glob("*data.fold=1*strategy=mixed"):  # no complete repeat left: shown, not compared
+        (run / "metrics.json").unlink(missing_ok=True)
+    section = write_report(root).read_text().split("## Cross-validation")[1]
+    assert "| alexnet/mixed | 0 | 0 | — | — |" in section
+    assert "No two methods with common complete repeats to compare." in section
 
 
 def test_t_and_f_tails_match_known_values():

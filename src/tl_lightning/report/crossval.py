@@ -187,13 +187,14 @@ def _design(methods: list[Method]) -> list[str]:
     folds = sorted({m.folds for m in methods})
     repeats = sorted({s for m in methods for s in m.repeats})
     images = sorted({sum(len(f) for f in m.repeats[s].values()) for m in methods for s in m.repeats})
+    pooled = f"{', '.join(map(str, images))} labelled images" if images else "no repeat has all its folds yet"
     return [
         f"{sum(len(m.runs) for m in methods)} runs record `data.folds` ({', '.join(map(str, folds))}): train/ and "
-        f"val/ were pooled ({', '.join(map(str, images)) or 'no complete repeat'} labelled images) and split into "
-        f"stratified folds, byte-identical files always in one fold, once per `data.split_seed` "
-        f"({', '.join(map(str, repeats)) or 'none complete'}). Each run trained on the other folds and was scored on "
-        "its own fold at the last epoch; pooling a repeat's folds judges every image once. The sections above treat "
-        "each (fold, split_seed) as its own cell, judged on that fold's images only; this section pools them.",
+        f"val/ were pooled ({pooled}) and split into stratified folds, byte-identical files always in one fold, "
+        f"once per `data.split_seed` (complete repeats: {', '.join(map(str, repeats)) or 'none'}). Each run "
+        "trained on the other folds and was scored on its own fold at the last epoch; pooling a repeat's folds "
+        "judges every image once. The sections above treat each (fold, split_seed) as its own cell, judged on that "
+        "fold's images only; this section pools them.",
         "",
         "Two methods are compared on their per-fold accuracy differences, which vary with the training set as well "
         "as with the images: with 5 repeats of 2 folds by Alpaydin's combined 5x2cv F test (Dietterich's 5x2cv "
@@ -214,9 +215,10 @@ def _accuracy_table(methods: list[Method]) -> list[str]:
     for m in methods:
         accs = [m.accuracy(s) for s in m.repeats]
         seeds = ", ".join(map(str, sorted({r.seed for r in m.runs if r.seed is not None})))
-        spread = f"{statistics.fmean(accs):.3f}" + (f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else "")
+        spread = f"{statistics.fmean(accs):.3f}" if accs else "—"
+        spread += f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else ""
         per = ", ".join(f"{s}: {a:.3f}" for s, a in zip(m.repeats, accs, strict=True))
-        lines.append(f"| {m.label} | {seeds} | {len(accs)} | {per or '—'} | {spread if accs else '—'} |")
+        lines.append(f"| {m.label} | {seeds} | {len(accs)} | {per or '—'} | {spread} |")
     return [*lines, ""]
 
 
