@@ -109,6 +109,11 @@ def test_bad_fold_settings_are_refused_naming_the_setting(make_cfg, overrides, w
         check_config(make_cfg("alexnet", "extractor", *overrides))
 
 
+def test_the_datamodule_refuses_bad_fold_settings_too(pool):
+    with pytest.raises(ValueError, match="data.fold=2 must be an integer from 0 to 1"):
+        fold_module(pool, 2)
+
+
 def test_a_class_with_fewer_images_than_folds_is_refused(tmp_path):
     root = write_image_folder(tmp_path / "small", {"train": 2, "val": 1})
     with pytest.raises(DatasetError, match=r"data.folds=4 needs at least 4 distinct images per class \(ants: 3"):

@@ -13,7 +13,7 @@ from torchvision.datasets import ImageFolder
 from tl_lightning.data.decoded import DecodedImages
 from tl_lightning.data.device_augment import DeviceAugmenter, IndexBatch, Indices, collate_indices
 from tl_lightning.data.download import URL, ensure_dataset
-from tl_lightning.data.folds import FoldSpec, split_samples
+from tl_lightning.data.folds import FoldSpec, fold_problems, split_samples
 from tl_lightning.data.images import MAX_IMAGE_PIXELS, load_rgb
 from tl_lightning.data.sampling import eval_sampler
 from tl_lightning.data.scan import check_dataset
@@ -67,7 +67,9 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.augment_on_device = augment_on_device
         self.seed = seed  # the train order and the loader workers' seeds come from it (seeding.py)
         # Cross-validation (folds.py): train/ and val/ pooled, fold `fold` validated on; None: the folders' split.
-        self.split = FoldSpec(int(folds), int(fold), int(split_seed)) if folds is not None else None
+        if problems := fold_problems(folds, fold, split_seed):
+            raise ValueError("; ".join(problems) + ".")
+        self.split = FoldSpec(folds, fold, split_seed) if folds is not None else None
         self._augmenter: DeviceAugmenter | None = None
         self.train_set: ImageFolder | DecodedImages | None = None
         self.val_set: ImageFolder | DecodedImages | None = None
