@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from report_fixtures import settings_for
+from test_cli_errors import run_cli
+from test_sweep import tiny_sweep
 from tl_lightning.report.crossval import comparisons, cv_methods
 from tl_lightning.report.cvtests import alpaydin_f, corrected_resampled_t, dietterich_t
 from tl_lightning.report.distributions import betainc, f_upper_p, t_quantile, t_two_sided_p
@@ -136,3 +138,20 @@ def test_t_and_f_tails_match_known_values():
     assert betainc(2.5, 0.5, 0.3) == pytest.approx(0.018927124071945658, rel=1e-10)
     assert betainc(0.5, 0.5, 0.9) == pytest.approx(0.7951672353008665, rel=1e-10)  # (2/π) asin(√0.9)
     assert betainc(30, 40, 0.5) == pytest.approx(0.8857998873233515, rel=1e-10)
+
+
+def test_a_cross_validated_sweep_reports_every_image_once_per_repeat(tiny_data, tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["strategy=extractor,mixed", "data.folds=2", "data.fold=0,1", "data.split_seed=0"]
+    done = run_cli(["-m", *args, *tiny_sweep(tiny_data, sweep, 64)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    methods = cv_methods(load_sweep(sweep))
+    assert [(m.label, sorted(m.repeats), m.problems) for m in methods] == [
+        ("alexnet/extractor", [0], []),
+        ("alexnet/mixed", [0], []),
+    ]
+    pooled = sorted(image for fold in methods[0].repeats[0].values() for image in fold)
+    assert pooled == sorted(p.relative_to(tiny_data).as_posix() for p in tiny_data.rglob("*.jpg"))  # all 20 once
+    section = (sweep / "report.md").read_text().split("## Cross-validation")[1]
+    assert "pooled (20 labelled images)" in section
+    assert "| alexnet/extractor | alexnet/mixed | strategies of one arch | 2-fold cv, 1 repeat, corrected" in section
