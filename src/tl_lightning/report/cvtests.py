@@ -87,7 +87,7 @@ def compare(diffs: list[list[float]], delta: float, test_train_ratio: float) -> 
         design = f"{folds}-fold cv, {repeats} repeat{'s' if repeats != 1 else ''}"
         test, note = NADEAU_BENGIO, f"n_test/n_train = {test_train_ratio:.3g}"
     if se == 0:
-        note += "; every fold difference is equal, so the test has no variance to measure against"
+        note += "; the variance estimate is 0 (no spread where the test measures it), so p is 0 or 1 by convention"
     half = t_quantile(1 - ALPHA / 2, df) * se
     detectable = (t_quantile(1 - ALPHA / 2, df) + t_quantile(POWER, df)) * se
     return CvTest(design, test, statistic, p, delta, delta - half, delta + half, detectable, note)
