@@ -124,3 +124,10 @@ def test_cached_views_differ_are_reproducible_and_leave_the_global_rng_alone(tin
     again = build_cached_datamodule(module.model, cut, data, 3, 16, torch.device("cpu")).train.views
     assert torch.equal(first, again)
     assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
+
+
+def test_lr_of_each_epoch_is_the_rate_that_epoch_trained_with(make_cfg):
+    # StepLR(step_size=2, gamma=0.1) from 1e-3: epochs 1 and 2 train at 1e-3, epoch 3 at 1e-4. Recorded after
+    # the epoch's scheduler step, epoch 2 would read 1e-4.
+    cfg = make_cfg("alexnet", "extractor", "optimizer.lr=1e-3", "scheduler.step_size=2", "trainer.max_epochs=3")
+    assert train(cfg)["lr"] == pytest.approx([1e-3, 1e-3, 1e-4])

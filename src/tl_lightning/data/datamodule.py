@@ -13,6 +13,7 @@ from torchvision.datasets import ImageFolder
 from tl_lightning.data.decoded import DecodedImages
 from tl_lightning.data.device_augment import DeviceAugmenter, IndexBatch, Indices, collate_indices
 from tl_lightning.data.download import URL, ensure_dataset
+from tl_lightning.data.folds import FoldSpec, fold_problems, split_samples
 from tl_lightning.data.images import MAX_IMAGE_PIXELS, load_rgb
 from tl_lightning.data.sampling import eval_sampler
 from tl_lightning.data.scan import check_dataset
@@ -44,6 +45,9 @@ class ImageFolderDataModule(L.LightningDataModule):
         augment_on_device: bool | str = "auto",
         max_image_pixels: int = MAX_IMAGE_PIXELS,
         seed: int = 0,
+        folds: int | None = None,
+        fold: int = 0,
+        split_seed: int = 0,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -62,6 +66,10 @@ class ImageFolderDataModule(L.LightningDataModule):
             raise ValueError(f"data.augment_on_device must be auto, true or false, not {augment_on_device!r}.")
         self.augment_on_device = augment_on_device
         self.seed = seed  # the train order and the loader workers' seeds come from it (seeding.py)
+        # Cross-validation (folds.py): train/ and val/ pooled, fold `fold` validated on; None: the folders' split.
+        if problems := fold_problems(folds, fold, split_seed):
+            raise ValueError("; ".join(problems) + ".")
+        self.split = FoldSpec(folds, fold, split_seed) if folds is not None else None
         self._augmenter: DeviceAugmenter | None = None
         self.train_set: ImageFolder | DecodedImages | None = None
         self.val_set: ImageFolder | DecodedImages | None = None
@@ -73,15 +81,25 @@ class ImageFolderDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         # Fails here, before any training, on bad files and on a bad layout (e.g. differing class folders).
-        scan = check_dataset(self.root, self.on_bad_image, self.max_image_pixels)
+        scan = check_dataset(self.root, self.on_bad_image, self.max_image_pixels, pooled=self.split is not None)
         files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
         train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
         val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)
+        if self.split is not None:
+            pooled = train.samples + val.samples  # check_dataset made both splits' class folders equal
+            split = split_samples(pooled, train.classes, self.root, self.split)
+            for folder, samples in zip((train, val), split, strict=True):
+                folder.samples = folder.imgs = samples
+                folder.targets = [target for _, target in samples]
         if self.decode_once:
             side = val_resize_size(self.image_size)
             train = DecodedImages(train, side, train.transform, self.memory_limit_mb)
             val = DecodedImages(val, side, val.transform, self.memory_limit_mb)
         self.train_set, self.val_set = train, val
+
+    def relative_path(self, path: str) -> str:
+        """An image's path relative to data.root: what identifies it across folds, splits and machines."""
+        return Path(path).relative_to(self.root).as_posix()
 
     @property
     def classes(self) -> list[str]:

@@ -16,20 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tl_lightning.data.cache import cache_dir
+from tl_lightning.data.duplicates import SplitOverlapError, check_duplicates, find_duplicates, pooled_report  # noqa: F401
 from tl_lightning.data.images import MAX_IMAGE_PIXELS, image_problem
 from tl_lightning.data.layout import LAYOUT, SPLITS, DatasetError
 
 ON_BAD_IMAGE = ("error", "skip")
 # Bump when image_problem changes what it accepts, so old cached verdicts are not reused.
-SCAN_VERSION = 2
+SCAN_VERSION = 3
 
 
 class BadImagesError(DatasetError):
     """Some files in the class folders cannot be decoded."""
-
-
-class SplitOverlapError(DatasetError):
-    """Files of val/ are also in train/ (the same file, or the same bytes): val accuracy would be train accuracy."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +41,23 @@ class ScanResult:
         return Path(os.path.relpath(path, self.root)).as_posix() not in self.bad
 
 
-def check_dataset(root: str | Path, on_bad_image: str = "error", max_pixels: int = MAX_IMAGE_PIXELS) -> ScanResult:
+def check_dataset(
+    root: str | Path, on_bad_image: str = "error", max_pixels: int = MAX_IMAGE_PIXELS, pooled: bool = False
+) -> ScanResult:
     """Validate `root` for training; raise (error) or warn and drop (skip) undecodable files.
 
     `on_bad_image` is validated with the rest of the config (run.config); anything but "skip" raises.
+    `pooled`: train/ and val/ are pooled into cross-validation folds (folds.py), which keep identical files
+    in one fold, so duplicates across the folders are no leak there.
     """
     root = Path(root)
     classes = check_layout(root)
     files = list_files(root, classes)
-    bad, overlap = scan_files(root, files, max_pixels)
-    if overlap:
-        raise SplitOverlapError(_overlap_report(root, overlap))
+    bad, duplicates = scan_files(root, files, max_pixels)
+    if pooled and duplicates:
+        warnings.warn(pooled_report(root, duplicates), stacklevel=2)
+    elif duplicates:
+        check_duplicates(root, duplicates)
     result = ScanResult(root, classes, len(files), bad)
     if result.bad and on_bad_image != "skip":
         raise BadImagesError(_bad_report(result))
@@ -140,36 +143,15 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[str, tuple[int, ...
 
 
 def scan_files(root: Path, files: list, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[dict[str, str], list[list[str]]]:
-    """(undecodable files -> reason, groups of train/val files that are one file or hold the same bytes),
-    from the cache when this exact file set was scanned before with the same limit."""
+    """(undecodable files -> reason, groups of files that are one file or hold the same bytes), from the cache
+    when this exact file set was scanned before with the same limit."""
     cache = _cache_file(root, files, max_pixels)
     if (cached := _read_cache(cache)) is not None:
         return cached
     bad = {rel: problem for rel, _ in files if (problem := image_problem(root / rel, max_pixels))}
-    overlap = _split_overlap(root, [rel for rel, _ in files if rel not in bad])
-    _write_cache(cache, bad, overlap)
-    return bad, overlap
-
-
-def _split_overlap(root: Path, good: list[str]) -> list[list[str]]:
-    # Same real path (a symlinked split or file) or same bytes: either way val would measure training images.
-    groups: dict[str, list[str]] = {}
-    for rel in good:
-        path = root / rel
-        groups.setdefault(f"path:{path.resolve()}", []).append(rel)
-        groups.setdefault(f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}", []).append(rel)
-    found = {tuple(g) for g in groups.values() if len({rel.split("/")[0] for rel in g}) > 1}
-    return sorted(list(g) for g in found)
-
-
-def _overlap_report(root: Path, overlap: list[list[str]]) -> str:
-    shown = "\n".join(f"  {' = '.join(group)}" for group in overlap[:10])
-    more = f"\n  ... and {len(overlap) - 10} more" if len(overlap) > 10 else ""
-    return (
-        f"{len(overlap)} file(s) under data.root={root} are in both train/ and val/ (the same file through a "
-        f"symbolic link, or identical bytes), so val accuracy would partly measure training images:\n{shown}{more}\n"
-        f"Remove each from one of the splits (or point val/ at a separate folder)."
-    )
+    duplicates = find_duplicates(root, [rel for rel, _ in files if rel not in bad])
+    _write_cache(cache, bad, duplicates)
+    return bad, duplicates
 
 
 def _cache_file(root: Path, files: list, max_pixels: int) -> Path:
@@ -181,17 +163,17 @@ def _cache_file(root: Path, files: list, max_pixels: int) -> Path:
 def _read_cache(path: Path) -> tuple[dict[str, str], list[list[str]]] | None:
     try:
         cached = json.loads(path.read_text())
-        bad, overlap = cached["bad"], cached["overlap"]
+        bad, duplicates = cached["bad"], cached["duplicates"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return (bad, overlap) if isinstance(bad, dict) and isinstance(overlap, list) else None
+    return (bad, duplicates) if isinstance(bad, dict) and isinstance(duplicates, list) else None
 
 
-def _write_cache(path: Path, bad: dict[str, str], overlap: list[list[str]]) -> None:
+def _write_cache(path: Path, bad: dict[str, str], duplicates: list[list[str]]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"bad": bad, "overlap": overlap}))
+        tmp.write_text(json.dumps({"bad": bad, "duplicates": duplicates}))
         tmp.replace(path)  # concurrent sweep jobs never read half a file
     except OSError:
         pass  # an unwritable cache only costs a rescan next time

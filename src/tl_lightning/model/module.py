@@ -163,10 +163,11 @@ class TransferLearningModule(L.LightningModule):
     # -- epoch ends ----------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._epoch_steps = 0
+        # The rate this epoch trains with: an epoch-interval scheduler steps before on_train_epoch_end runs.
+        self.history["lr"].append(self.trainer.optimizers[0].param_groups[0]["lr"])
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
-        self.history["lr"].append(self.trainer.optimizers[0].param_groups[0]["lr"])
         if self.steps_per_epoch is None:  # measured, not computed: the batches the loader gave in epoch 1
             self.steps_per_epoch = self._epoch_steps
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -94,16 +95,23 @@ def save_figure(fig: Figure, path: Path) -> None:
 
 
 def write_predictions_csv(
-    path: Path, samples: list[tuple[str, int]], probs: torch.Tensor, class_names: list[str]
+    path: Path,
+    samples: list[tuple[str, int]],
+    probs: torch.Tensor,
+    class_names: list[str],
+    split: tuple[Callable[[str], str], dict[str, int]] | None = None,
 ) -> None:
+    """One row per image: path, true, pred, prob. `split` (cross-validation runs): (path -> the image's path
+    relative to data.root, {folds, fold, split_seed}), written as the columns image, folds, fold, split_seed."""
     # surrogateescape: a file name that is not valid UTF-8 (any bytes a directory listing returns) is written as
     # its original bytes instead of crashing the run after training; csv quotes commas, quotes and newlines.
     with atomic_open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "true", "pred", "prob"])
+        writer.writerow(["path", "true", "pred", "prob", *(["image", *split[1]] if split else [])])
         for (file, target), p in zip(samples, probs, strict=True):
             pred = int(p.argmax())
-            writer.writerow([file, class_names[target], class_names[pred], f"{float(p[pred]):.4f}"])
+            extra = [split[0](file), *split[1].values()] if split else []
+            writer.writerow([file, class_names[target], class_names[pred], f"{float(p[pred]):.4f}", *extra])
 
 
 def grid_indices(n_samples: int, n_shown: int) -> list[int]:

@@ -10,6 +10,7 @@ import torch.nn as nn
 from omegaconf import DictConfig, open_dict
 
 from tl_lightning.conf import CONF_DIR
+from tl_lightning.data.folds import fold_problems
 from tl_lightning.data.scan import ON_BAD_IMAGE
 from tl_lightning.errors import UserError
 from tl_lightning.model.archs import ARCHS, build_backbone, get_spec, with_head
@@ -37,6 +38,7 @@ def check_config(cfg: DictConfig) -> None:
     strategies = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
     if cfg.strategy.name not in strategies:
         problems.append(f"strategy={cfg.strategy.name!r} is unknown: choose one of {', '.join(strategies)}")
+    problems += fold_problems(cfg.data.get("folds"), cfg.data.get("fold", 0), cfg.data.get("split_seed", 0))
     if cfg.data.get("download", "auto") not in ("auto", True, False):
         problems.append(f"data.download={cfg.data.download!r} must be auto, true or false")
     on_bad = cfg.data.get("on_bad_image", "error")

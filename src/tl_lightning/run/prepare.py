@@ -59,7 +59,8 @@ def prepare_sweep(config: DictConfig) -> None:
     problems = []
     try:
         root = ensure_dataset(Path(config.data.root), download=bool(config.data.get("download", True)))
-        check_dataset(root, config.data.get("on_bad_image", "error"))
+        pooled = config.data.get("folds") is not None
+        check_dataset(root, config.data.get("on_bad_image", "error"), pooled=pooled)
     except UserError as err:
         problems.append(str(err))
     weights = sweep_values(config, "arch.weights") or [config.arch.weights]

@@ -57,6 +57,8 @@ def settings(
         "max_epochs": int(cfg.trainer.max_epochs),
         "precision": str(cfg.trainer.precision),
         "seed": int(cfg.seed),
+        # Cross-validation only (data/folds.py): which split trained and which fold was validated on.
+        **(datamodule.split.columns() if datamodule.split is not None else {}),
     }
 
 

@@ -47,6 +47,9 @@ class DataConf:
     batch_size: int = 4
     num_workers: int = 2
     eval_batch_size: int = 32
+    folds: int | None = None  # cross-validation folds (data/folds.py); null: the train/ and val/ folders
+    fold: int = 0
+    split_seed: int = 0
 
 
 @dataclass

@@ -26,6 +26,10 @@ def run_settings(cfg: DictConfig, classes: list[str]) -> dict[str, Any]:
         "optimizer": cfg.get("optimizer"),
         "scheduler": cfg.get("scheduler"),
         "data.batch_size": cfg.data.batch_size,
+        # Another fold's checkpoint trained on this fold's val images.
+        "data.folds": cfg.data.get("folds"),
+        "data.fold": cfg.data.get("fold") if cfg.data.get("folds") is not None else None,
+        "data.split_seed": cfg.data.get("split_seed") if cfg.data.get("folds") is not None else None,
         "model.aux_loss_weight": cfg.model.get("aux_loss_weight"),
         "seed": cfg.seed,
         "classes": list(classes),

@@ -163,11 +163,14 @@ def write_artifacts(
     artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
 
     val_set, probs = datamodule.val_set, module.test_probs
-    artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes)
+    split = (datamodule.relative_path, datamodule.split.columns()) if datamodule.split is not None else None
+    artifacts.write_predictions_csv(out / "val_predictions.csv", val_set.samples, probs, datamodule.classes, split)
     # The model every comparison uses (val_acc_last): its last val epoch, rows in val order like the above.
     last = module.val_probs_last
     if last is not None and len(last) == len(val_set):
-        artifacts.write_predictions_csv(out / "val_predictions_last.csv", val_set.samples, last, datamodule.classes)
+        artifacts.write_predictions_csv(
+            out / "val_predictions_last.csv", val_set.samples, last, datamodule.classes, split
+        )
     else:  # trainer.limit_val_batches (e.g. debug=fast): a partial file would pass for the whole val set
         metrics["val_predictions_last"] = None
         seen = 0 if last is None else len(last)
