@@ -43,3 +43,13 @@ class TermDuringLastTestBatch(L.Callback):
     def on_test_batch_end(self, trainer: L.Trainer, *args, **kwargs) -> None:
         if trainer.test_loop.batch_progress.is_last_batch:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class SlowEpochs(L.Callback):
+    """Sleep after every train epoch: a run that outlasts a short SLURM time limit, with unchanged numbers."""
+
+    def __init__(self, seconds: float = 20.0) -> None:
+        self.seconds = seconds
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        time.sleep(self.seconds)

@@ -10,6 +10,8 @@ Differences from hydra_submitit_launcher's SlurmLauncher (same settings, same jo
 """
 
 
+import contextlib
+import io
 import logging
 import math
 import os
@@ -94,8 +96,9 @@ class TlSlurmLauncher(SlurmLauncher or object):
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
             jobs_args.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
             configs.append(self._job_config(list(overrides), idx))
-        try:
-            jobs = executor.map_array(self, *zip(*jobs_args, strict=True))
+        try:  # submitit also prints sbatch's complaint; it goes into the one error line instead
+            with contextlib.redirect_stderr(io.StringIO()):
+                jobs = executor.map_array(self, *zip(*jobs_args, strict=True))
         except submitit.core.utils.FailedJobError as err:
             raise slurm.submission_refused(str(err), params) from None
         log.info("Submitted SLURM job array %s", jobs[0].job_id.split("_")[0])
