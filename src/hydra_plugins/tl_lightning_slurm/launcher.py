@@ -9,7 +9,6 @@ Differences from hydra_submitit_launcher's SlurmLauncher (same settings, same jo
 - a job SLURM starts again (requeue after the time limit, pre-emption) resumes from its last.ckpt.
 """
 
-
 import contextlib
 import io
 import logging
@@ -40,9 +39,9 @@ log = logging.getLogger(__name__)
 # An unhandled USR2 kills the process. submitit installs its handler only after unpickling the job (torch and
 # Lightning imports included); a warning that arrives before that is held here and replayed once it exists.
 _early_signals: list[int] = []
-if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and hasattr(signal, "SIGUSR2"):
-    if signal.getsignal(signal.SIGUSR2) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGUSR2, lambda signum, frame: _early_signals.append(signum))
+_in_job = os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and hasattr(signal, "SIGUSR2")
+if _in_job and signal.getsignal(signal.SIGUSR2) in (signal.SIG_DFL, None):
+    signal.signal(signal.SIGUSR2, lambda signum, frame: _early_signals.append(signum))
 
 if SlurmQueueConf is not None:
 
@@ -56,7 +55,9 @@ if SlurmQueueConf is not None:
         signal_delay_s: Optional[int] = None  # noqa: UP045
         max_num_timeout: int = 3
 
-    ConfigStore.instance().store(group="hydra/launcher", name="tl_slurm", node=TlSlurmQueueConf, provider="tl_lightning")
+    ConfigStore.instance().store(
+        group="hydra/launcher", name="tl_slurm", node=TlSlurmQueueConf, provider="tl_lightning"
+    )
 
 
 class TlSlurmLauncher(SlurmLauncher or object):
@@ -108,9 +109,7 @@ class TlSlurmLauncher(SlurmLauncher or object):
             lambda job_id: first[job_id].paths.result_pickle.exists(),
             [Path(str(c.hydra.sweep.subdir)).name for c in configs],
         )
-        return [
-            self._job_return(first[end.job_id], end, cfg, params) for end, cfg in zip(ends, configs, strict=True)
-        ]
+        return [self._job_return(first[end.job_id], end, cfg, params) for end, cfg in zip(ends, configs, strict=True)]
 
     def _job_config(self, overrides: list[str], idx: int) -> Any:
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)

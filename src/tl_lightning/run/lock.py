@@ -45,4 +45,3 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
         lock.write(f"pid {os.getpid()}\n")
         lock.flush()
         yield
-

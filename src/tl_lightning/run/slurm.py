@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.errors import UserError
 
-# Peak resident memory of one run, measured (benchmarks/slurm_memory.md): VGG16 finetune on CPU at batch 4
-# with 2 loader workers, the largest of the study's runs, peaks at 3.6 GB; 6 GB leaves room for the page cache
-# of the decoded images and a larger batch.
+# Memory per task. Measured: VGG16 finetune (the study's largest run) on CPU at batch 4 with 2 loader workers,
+# `/usr/bin/time -v python -m tl_lightning arch=vgg16 strategy=finetune debug=fast trainer=cpu data.num_workers=2`,
+# peaked at 2.9 GB resident (docs/scale_out.md); 6 GB leaves room for the workers and the decoded images.
 MEM_GB_PER_TASK = 6
 # Upper bound on how early SLURM's warning comes: it "may be sent up to 60 seconds earlier than specified".
 _SIGNAL_SLACK_S = 60
