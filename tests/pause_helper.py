@@ -46,10 +46,12 @@ class TermDuringLastTestBatch(L.Callback):
 
 
 class SlowEpochs(L.Callback):
-    """Sleep after every train epoch: a run that outlasts a short SLURM time limit, with unchanged numbers."""
+    """Sleep after every train epoch of a job's first attempt: a run that outlasts a short SLURM time limit
+    once (a requeued attempt, SLURM_RESTART_COUNT > 0, runs at full speed), with unchanged numbers."""
 
     def __init__(self, seconds: float = 20.0) -> None:
         self.seconds = seconds
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        time.sleep(self.seconds)
+        if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+            time.sleep(self.seconds)
