@@ -120,14 +120,15 @@ def test_ddp_over_srun_tasks_matches_one_process(slurm_env, tmp_path):
 
 
 def test_a_job_past_its_time_limit_is_requeued_and_resumes_exactly(slurm_env, tiny_data, tmp_path):
-    """timeout_min=2 for a run whose first attempt would take over 2 minutes (5 epochs of 20 s): SLURM warns
-    (USR2, 30 s before the limit or up to 60 s earlier), the job requeues itself, resumes from last.ckpt without
-    resume=true, and its per-epoch metrics equal an uninterrupted run's."""
+    """timeout_min=3 for a run whose first attempt would take 5 minutes (a minute's sleep after each epoch):
+    SLURM warns (USR2, 45 s before the limit or up to 60 s earlier, so after the first epoch's checkpoint even
+    on a loaded machine), the job requeues itself, resumes from last.ckpt without resume=true, and its
+    per-epoch metrics equal an uninterrupted run's."""
     epochs = ["strategy=extractor", "trainer.max_epochs=5", f"data.root={tiny_data}"]
     reference = train(compose_cfg([*TINY, *epochs, "trainer=cpu"], tmp_path / "reference"))
     sweep = tmp_path / "sweep"
-    slow = ["+callbacks.slow._target_=pause_helper.SlowEpochs", "+callbacks.slow.seconds=20"]
-    args = ["trainer=cpu", *TINY, *epochs, *slow, "hydra.launcher.timeout_min=2", f"hydra.sweep.dir={sweep}"]
+    slow = ["+callbacks.slow._target_=pause_helper.SlowEpochs", "+callbacks.slow.seconds=60"]
+    args = ["trainer=cpu", *TINY, *epochs, *slow, "hydra.launcher.timeout_min=3", f"hydra.sweep.dir={sweep}"]
     code, out, err = _finish(_sweep(slurm_env, args, tmp_path), 900)
     assert code == 0, err[-3000:]
     (metrics,) = sweep.glob("*/metrics.json")

@@ -117,10 +117,11 @@ def wait_for_jobs(
             elif state == "PENDING" and NEVER_CLEARS.match(reason):
                 stuck.append(j)
         for j in stuck:
-            why = _WHY.get(seen[j].reason, "a limit of the partition, account or QOS that waiting cannot clear")
-            log.error("SLURM job %s (%s) can never start: pending with reason %s; cancelling it.", j, label[j], why)
+            reason = seen[j].reason
+            why = _WHY.get(reason, "a limit of the partition, account or QOS that waiting cannot clear")
+            log.error("SLURM job %s (%s) can never start: pending for %s (%s); cancelling it", j, label[j], reason, why)
             command(["scancel", j])
-            ends[j] = JobEnd(j, "PENDING", f"{seen[j].reason}: {why}")
+            ends[j] = JobEnd(j, "PENDING", f"{reason}: {why}")
         if len(ends) < len(job_ids):
             sleep(poll_s)
 
