@@ -105,6 +105,14 @@ def test_jobs_ended_by_slurm_become_failures_with_its_state():
     assert "OUT_OF_MEMORY" in line and "hydra.launcher.mem_gb (now 6)" in line and "/x.err" in line
 
 
+def test_a_step_killed_for_memory_is_reported_as_out_of_memory(tmp_path):
+    """Measured on the test cluster (jobacct OverMemoryKill, no cgroups): the job ends FAILED, the log says why."""
+    log = tmp_path / "15_0_log.err"
+    log.write_text("slurmstepd-vm: error: StepId=15.0 exceeded memory limit (553340928 > 314572800), being killed\n")
+    line = slurm_wait.describe_end(slurm_wait.JobEnd("15", "FAILED", "NonZeroExitCode"), {"mem_gb": 1}, str(log))
+    assert "killed for exceeding its memory limit" in line and "raise hydra.launcher.mem_gb (now 1)" in line
+
+
 def test_without_accounting_a_vanished_job_ends_the_wait():
     """squeue forgets ended jobs after MinJobAge and sacct fails without accounting: the wait is bounded."""
     scheduler = FakeScheduler(squeue=["7_0|RUNNING|None\n", ""], sacct=[""])
@@ -171,3 +179,17 @@ def test_a_warning_before_the_handler_is_refused_before_submitting(tiny_data, tm
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: hydra.launcher.signal_delay_s=120") and "Traceback" not in done.stderr
     assert not (tmp_path / "sweep" / ".submitit").exists()
+
+
+def test_a_warning_before_submitit_s_handler_is_held_not_fatal():
+    """In a SLURM job an early USR2 (the default action kills) is kept until the launcher can pass it on."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    code = (
+        "import os, signal\n"
+        "from hydra_plugins.tl_lightning_slurm import launcher\n"
+        "os.kill(os.getpid(), signal.SIGUSR2)\n"
+        "print(launcher._early_signals == [signal.SIGUSR2])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SUBMITIT_EXECUTOR": "slurm"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "True"), done.stderr[-2000:]

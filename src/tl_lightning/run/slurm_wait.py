@@ -170,5 +170,20 @@ def describe_end(end: JobEnd, params: dict[str, Any], log_file: str) -> str:
         "PENDING": "never started: change the request named above",
         "GONE": "rerun the sweep with resume=true",
     }
+    if state == "FAILED" and _MEMORY_KILL.search(_tail(log_file)):
+        # Without cgroups SLURM's memory enforcement (jobacct polling) kills the step: FAILED, not OUT_OF_MEMORY.
+        state, said = "OUT_OF_MEMORY", f"{said}, killed for exceeding its memory limit"
     hint = hints.get(state, "see its log")
     return f"{said}: {hint}. Log: {log_file}"
+
+
+_MEMORY_KILL = re.compile(r"exceeded (job )?memory limit|oom[-_ ]kill|out of memory", re.IGNORECASE)
+
+
+def _tail(path: str, size: int = 8192) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
