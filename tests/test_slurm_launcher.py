@@ -102,7 +102,7 @@ def test_jobs_ended_by_slurm_become_failures_with_its_state():
         (False, "NODE_FAIL"),
     ]
     line = slurm_wait.describe_end(ends[2], {"mem_gb": 6}, "/x.err")
-    assert "OUT_OF_MEMORY" in line and "hydra.launcher.mem_gb (now 6)" in line and "/x.err" in line
+    assert "OUT_OF_MEMORY" in line and "hydra.launcher.mem_gb (the job had mem_gb=6)" in line and "/x.err" in line
 
 
 def test_a_step_killed_for_memory_is_reported_as_out_of_memory(tmp_path):
@@ -110,7 +110,7 @@ def test_a_step_killed_for_memory_is_reported_as_out_of_memory(tmp_path):
     log = tmp_path / "15_0_log.err"
     log.write_text("slurmstepd-vm: error: StepId=15.0 exceeded memory limit (553340928 > 314572800), being killed\n")
     line = slurm_wait.describe_end(slurm_wait.JobEnd("15", "FAILED", "NonZeroExitCode"), {"mem_gb": 1}, str(log))
-    assert "killed for exceeding its memory limit" in line and "raise hydra.launcher.mem_gb (now 1)" in line
+    assert "killed for exceeding its memory limit" in line and "raise hydra.launcher.mem_gb (the job had mem_gb=1)" in line
 
 
 def test_without_accounting_a_vanished_job_ends_the_wait():

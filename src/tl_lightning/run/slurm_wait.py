@@ -165,7 +165,7 @@ def describe_end(end: JobEnd, params: dict[str, Any], log_file: str) -> str:
             f"(hydra.launcher.max_num_timeout={params.get('max_num_timeout')}); raise either, then rerun with "
             f"resume=true"
         ),
-        "OUT_OF_MEMORY": f"out of memory: raise hydra.launcher.mem_gb (now {params.get('mem_gb')})",
+        "OUT_OF_MEMORY": f"out of memory: raise hydra.launcher.mem_gb (the job had {_memory(params)})",
         "NODE_FAIL": "its node failed; rerun the sweep with resume=true",
         "PENDING": "never started: change the request named above",
         "GONE": "rerun the sweep with resume=true",
@@ -175,6 +175,11 @@ def describe_end(end: JobEnd, params: dict[str, Any], log_file: str) -> str:
         state, said = "OUT_OF_MEMORY", f"{said}, killed for exceeding its memory limit"
     hint = hints.get(state, "see its log")
     return f"{said}: {hint}. Log: {log_file}"
+
+
+def _memory(params: dict[str, Any]) -> str:
+    given = (params.get("additional_parameters") or {}).get("mem")  # sbatch's own --mem wins over mem_gb
+    return f"--mem={given}" if given else f"mem_gb={params.get('mem_gb')}"
 
 
 _MEMORY_KILL = re.compile(r"exceeded (job )?memory limit|oom[-_ ]kill|out of memory", re.IGNORECASE)
