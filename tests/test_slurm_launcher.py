@@ -110,7 +110,8 @@ def test_a_step_killed_for_memory_is_reported_as_out_of_memory(tmp_path):
     log = tmp_path / "15_0_log.err"
     log.write_text("slurmstepd-vm: error: StepId=15.0 exceeded memory limit (553340928 > 314572800), being killed\n")
     line = slurm_wait.describe_end(slurm_wait.JobEnd("15", "FAILED", "NonZeroExitCode"), {"mem_gb": 1}, str(log))
-    assert "killed for exceeding its memory limit" in line and "raise hydra.launcher.mem_gb (the job had mem_gb=1)" in line
+    assert "killed for exceeding its memory limit" in line
+    assert "raise hydra.launcher.mem_gb (the job had mem_gb=1)" in line
 
 
 def test_without_accounting_a_vanished_job_ends_the_wait():
