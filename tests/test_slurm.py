@@ -39,9 +39,13 @@ def slurm_env() -> dict[str, str]:
     env = {**os.environ, "SLURM_CONF": conf.strip(), "PYTHONWARNINGS": "ignore"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])
     env.pop("HYDRA_FULL_ERROR", None)
-    probe = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True, timeout=30)
-    states = probe.stdout.split()
-    if probe.returncode != 0 or not set(states) & {"idle", "mix", "alloc"}:
+    if not Path(env["SLURM_CONF"]).is_file():
+        pytest.skip(f"no SLURM cluster: SLURM_CONF={env['SLURM_CONF']} does not exist: {start}")
+    try:
+        probe = subprocess.run(["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"no SLURM cluster answers within 30 s (SLURM_CONF={env['SLURM_CONF']}): {start}")
+    if probe.returncode != 0 or not set(probe.stdout.split()) & {"idle", "mix", "alloc"}:
         pytest.skip(f"no SLURM cluster answers (SLURM_CONF={env['SLURM_CONF']}: {probe.stderr.strip()}): {start}")
     return env
 
