@@ -43,3 +43,15 @@ class TermDuringLastTestBatch(L.Callback):
     def on_test_batch_end(self, trainer: L.Trainer, *args, **kwargs) -> None:
         if trainer.test_loop.batch_progress.is_last_batch:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class SlowEpochs(L.Callback):
+    """Sleep after every train epoch of a job's first attempt: a run that outlasts a short SLURM time limit
+    once (a requeued attempt, SLURM_RESTART_COUNT > 0, runs at full speed), with unchanged numbers."""
+
+    def __init__(self, seconds: float = 20.0) -> None:
+        self.seconds = seconds
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+            time.sleep(self.seconds)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tl_lightning.errors import UserError
+from tl_lightning.run.ranks import is_launcher
 
 try:
     import fcntl
@@ -25,7 +26,7 @@ class RunFolderBusyError(UserError):
 def run_folder_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on `folder` for the run. The OS releases it when the process dies, even by kill -9,
     so a killed run never leaves a stale lock behind. Only the launching process (DDP rank 0) takes it."""
-    if fcntl is None or not _is_launcher():
+    if fcntl is None or not is_launcher():
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,8 +45,3 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
         lock.write(f"pid {os.getpid()}\n")
         lock.flush()
         yield
-
-
-def _is_launcher() -> bool:
-    # DDP ranks other than 0 run this code too, with the launcher's lock held: they must not take it.
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"

@@ -22,6 +22,7 @@ from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, provenance, resume, tensorboard
+from tl_lightning.run.cluster import trainer_overrides
 from tl_lightning.run.config import check_config, requested_regime, resolve_image_size
 from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
@@ -80,7 +81,8 @@ def _train(cfg: DictConfig) -> dict:
     quiet = {"enable_progress_bar": False, "enable_model_summary": False} if progress.is_quiet() else {}
     if not quiet and cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar())  # counts epochs from 1
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
+    extra = {**quiet, **trainer_overrides(cfg)}  # under SLURM: submitit's requeue, not Lightning's
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
 
     fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
     with resume.resume_hint(out):
