@@ -11,8 +11,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field, replace
 
-from tl_lightning.report.cvtests import ALPHA, CvTest, compare, holm
+from tl_lightning.report.cvtests import ALPHA, CvTest, compare
 from tl_lightning.report.groups import ARCH_ORDER, STRATEGY_ORDER, Sweep, format_setting
+from tl_lightning.report.paired import holm
 from tl_lightning.report.runs import Run
 
 SPLIT = ("fold", "split_seed")

@@ -93,17 +93,6 @@ def compare(diffs: list[list[float]], delta: float, test_train_ratio: float) -> 
     return CvTest(design, test, statistic, p, delta, delta - half, delta + half, detectable, note)
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm-adjusted p values (same order): the i-th smallest is multiplied by m − i + 1, kept monotone."""
-    order = sorted(range(len(pvalues)), key=pvalues.__getitem__)
-    adjusted = [0.0] * len(pvalues)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[index]))
-        adjusted[index] = running
-    return adjusted
-
-
 def _five_by_two_variance(diffs: list[list[float]]) -> float:
     """Σ s_i² / 5, s_i² = Σ_j (p_ij − mean_i)²: the variance of one fold's difference, 5 degrees of freedom."""
     if not is_five_by_two(diffs):
