@@ -150,3 +150,27 @@ def test_sigterm_during_the_final_test_pass_saves_the_run_then_stops(make_cfg):
     assert stop.value.code == 143
     saved = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert saved["epochs"] == 1
+
+
+def test_sigterm_in_epoch_2_with_loader_workers_on_the_default_trainer_resumes_exactly(tiny_data, tmp_path):
+    """The default settings: trainer=default and data.num_workers=2 (CPU workers augment, persistent)."""
+    common = [
+        "arch=alexnet",
+        "strategy=finetune",
+        "arch.weights=none",
+        "arch.image_size=64",
+        f"data.root={tiny_data}",
+        "data.num_workers=2",
+        "trainer.max_epochs=3",
+        "+callbacks.pause._target_=pause_helper.PauseAt",
+    ]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    whole.mkdir()
+    (whole / "paused").touch()  # PauseAt then lets this run through
+    finish([*common, f"hydra.run.dir={whole}"], tmp_path)
+    kill_when_paused(launch([*common, f"hydra.run.dir={cut}"], tmp_path), "paused", cut, signal.SIGTERM)
+    finish([*common, f"hydra.run.dir={cut}", "resume=true"], tmp_path)
+    reference, resumed = (json.loads((d / "metrics.json").read_text()) for d in (whole, cut))
+    per_epoch = ("train_loss", "train_acc", "val_loss", "val_acc")
+    assert {k: resumed[k] for k in per_epoch} == {k: reference[k] for k in per_epoch}
+    assert stable(resumed) == stable(reference)

@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets import ImageFolder
 
 from tl_lightning.data.decoded import DecodedImages
@@ -16,7 +16,7 @@ from tl_lightning.data.download import URL, ensure_dataset
 from tl_lightning.data.images import MAX_IMAGE_PIXELS, load_rgb
 from tl_lightning.data.sampling import eval_sampler
 from tl_lightning.data.scan import check_dataset
-from tl_lightning.data.seeding import EpochShuffle, drop_last, generator, worker_init
+from tl_lightning.data.seeding import EpochShuffle, SeededSamples, drop_last, generator, worker_init
 from tl_lightning.data.transforms import (
     eval_transform,
     to_normalized_float,
@@ -90,11 +90,13 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
-        # The order is drawn from (seed, epoch), never from the global RNG (seeding.py).
+        # The order is drawn from (seed, epoch) and each image's crop from (seed, epoch, index), never from the
+        # global RNG or a worker's (seeding.py): a resumed run with fresh workers draws what an uninterrupted one drew.
         n = len(self.train_set)
-        shuffle = EpochShuffle(n, self.seed)
+        shuffle = EpochShuffle(n, self.seed, keyed=True)
         if self._train_on_device():
-            self._augmenter = DeviceAugmenter(self.train_set, train_geometry(self.image_size), to_normalized_float())
+            geometry = train_geometry(self.image_size)
+            self._augmenter = DeviceAugmenter(self.train_set, geometry, to_normalized_float(), self.seed)
             # Index batches cost nothing to build: the main process serves them, workers would only add IPC.
             return DataLoader(
                 Indices(self.train_set),
@@ -104,7 +106,8 @@ class ImageFolderDataModule(L.LightningDataModule):
                 collate_fn=collate_indices,
                 generator=generator(self.seed, "loader"),
             )
-        return self._loader(self.train_set, self.batch_size, sampler=shuffle, drop_last=drop_last(n, self.batch_size))
+        train = SeededSamples(self.train_set, self.seed)
+        return self._loader(train, self.batch_size, sampler=shuffle, drop_last=drop_last(n, self.batch_size))
 
     def _train_on_device(self) -> bool:
         """Whether train batches are augmented on the training device (device_augment.py)."""
@@ -128,7 +131,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
 
     def _loader(
-        self, dataset: ImageFolder | DecodedImages, batch_size: int, sampler: Sampler | None, drop_last: bool = False
+        self, dataset: Dataset, batch_size: int, sampler: Sampler | None, drop_last: bool = False
     ) -> DataLoader:
         return DataLoader(
             dataset,

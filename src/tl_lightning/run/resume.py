@@ -95,10 +95,10 @@ def check_checkpoint(path: Path, ours: dict[str, Any]) -> None:
 class RNGState(L.Callback):
     """Save the global RNG states with each checkpoint and restore them on resume.
 
-    Checkpoints are written at the end of an epoch; the next epoch's shuffle and augmentations are
-    drawn from these states, so a resumed run draws the same images and crops as an uninterrupted
-    one. Exact with data.num_workers=0 (the main process augments); persistent workers keep their
-    own RNGs, which no checkpoint captures.
+    Checkpoints are written at the end of an epoch. The train order and every crop are drawn from
+    (seed, epoch, sample index) alone (data/seeding.py), whichever worker serves them, so loader
+    workers need no saved state; what the main process draws from the global RNGs after the
+    checkpoint (dropout masks) continues from these states, as in an uninterrupted run.
     """
 
     def state_dict(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
 from tl_lightning.run.lock import run_folder_lock
+from tl_lightning.run.overrides import check_command_line
 from tl_lightning.run.schema import register_schema
 from tl_lightning.run.settings import RunSettings, run_settings
 
@@ -203,4 +204,9 @@ def hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     """`python -m tl_lightning` / `tl-lightning`: bad input ends as one message and exit status 2."""
     register_schema()
-    failures.main_with_clean_errors(hydra_main)
+    failures.main_with_clean_errors(_checked_main)
+
+
+def _checked_main() -> None:
+    check_command_line(sys.argv[1:])  # typos refused before Hydra composes or makes a folder
+    hydra_main()
