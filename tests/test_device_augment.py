@@ -75,9 +75,13 @@ def test_train_crops_come_from_seed_epoch_and_index_not_from_the_worker(tiny_dat
 
     def epochs(num_workers: int, start: int) -> list[torch.Tensor]:
         dm = datamodule(tiny_data, False, num_workers=num_workers)
+        progress = SimpleNamespace(current=SimpleNamespace(processed=start))  # a run resumed in epoch `start`
+        dm.trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_progress=progress))
         loader = dm.train_dataloader()
-        out = []
-        for epoch in range(start, 3):
+        batches = iter(loader)  # Lightning's order: a new loader is iterated (workers prefetch), then set_epoch
+        loader.sampler.set_epoch(start)
+        out = [torch.cat([x for x, _ in batches])]
+        for epoch in range(start + 1, 3):
             loader.sampler.set_epoch(epoch)
             out.append(torch.cat([x for x, _ in loader]))
         return out

@@ -94,6 +94,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         # global RNG or a worker's (seeding.py): a resumed run with fresh workers draws what an uninterrupted one drew.
         n = len(self.train_set)
         shuffle = EpochShuffle(n, self.seed, keyed=True)
+        shuffle.set_epoch(self._first_epoch())
         if self._train_on_device():
             geometry = train_geometry(self.image_size)
             self._augmenter = DeviceAugmenter(self.train_set, geometry, to_normalized_float(), self.seed)
@@ -108,6 +109,15 @@ class ImageFolderDataModule(L.LightningDataModule):
             )
         train = SeededSamples(self.train_set, self.seed)
         return self._loader(train, self.batch_size, sampler=shuffle, drop_last=drop_last(n, self.batch_size))
+
+    def _first_epoch(self) -> int:
+        """The epoch a new train loader is first iterated in (0, or where a resumed run goes on).
+
+        Lightning creates the loader's iterator before it calls `set_epoch`, and loader workers prefetch
+        their first batches right then: a run resumed in epoch k would train epoch k on epoch 0's order.
+        """
+        loop = getattr(self.trainer, "fit_loop", None)
+        return int(loop.epoch_progress.current.processed) if loop is not None else 0
 
     def _train_on_device(self) -> bool:
         """Whether train batches are augmented on the training device (device_augment.py)."""
