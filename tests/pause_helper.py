@@ -43,3 +43,19 @@ class TermDuringLastTestBatch(L.Callback):
     def on_test_batch_end(self, trainer: L.Trainer, *args, **kwargs) -> None:
         if trainer.test_loop.batch_progress.is_last_batch:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+class PauseInFrozenPass(L.Callback):
+    """Park the frozen-layer pass (before fit, where Lightning does not handle SIGTERM) to be killed there."""
+
+    def __init__(self) -> None:
+        from tl_lightning.run import feature_cache
+
+        def parked(model, tap, loader, *args, **kwargs):
+            (Path(loader.dataset.samples[0][0]).parents[3] / "frozen-pass").touch()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise RuntimeError("PauseInFrozenPass: not killed within 120 s")
+
+        feature_cache.capture_inputs = parked

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +21,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,6 +45,50 @@ def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:
         ) from err
     print(f"{out} already finished (metrics.json exists): skipping it. Delete metrics.json to train it again.")
     return metrics
+
+
+# Overrides that do not change what a run computes: a run differing only in these is the same run.
+_NOT_SETTINGS = ("resume", "ckpt_path", "quiet", "print_config", "trainer.enable_progress_bar", "pin_gpu")
+
+
+def check_resume_target(cfg: DictConfig, out: Path) -> None:
+    """`resume=true` without a run folder (a single run in a new, dated folder) has nothing to continue:
+    refuse, naming the latest unfinished run with the same overrides and the command that continues it."""
+    if not cfg.get("resume") or not HydraConfig.initialized() or (out / "metrics.json").exists():
+        return
+    hydra = HydraConfig.get()
+    given = any(o.startswith("hydra.run.dir=") for o in hydra.overrides.hydra)
+    fresh = OmegaConf.select(hydra, "runtime.output_dir", default=None) == str(out)
+    if hydra.mode != RunMode.RUN or given or not fresh or last_checkpoint(cfg, out).is_file():
+        return
+    ours = _settings_overrides(hydra.overrides.task)
+    runs = [d for d in out.parent.glob("*") if d != out and _unfinished(d) and _overrides_of(d) == ours]
+    if not runs:
+        raise CheckpointError(
+            f"resume=true: no unfinished run with these overrides under {out.parent}, so there is nothing to "
+            f"continue. Drop resume=true to start a new run, or name the run's folder: resume=true "
+            f"{hydra_quoted('hydra.run.dir', 'FOLDER')}"
+        )
+    latest = max(runs, key=lambda d: (d / "checkpoints" / "last.ckpt").stat().st_mtime_ns)
+    raise CheckpointError(
+        f"resume=true needs the run's folder (this command would start a new run in a new folder). The latest "
+        f"unfinished run with these overrides is {latest}; continue it with:\n  {resume_command(latest)}"
+    )
+
+
+def _settings_overrides(overrides: list[str]) -> list[str]:
+    return sorted(o for o in overrides if o.lstrip("+~").split("=")[0] not in _NOT_SETTINGS)
+
+
+def _unfinished(run: Path) -> bool:
+    return (run / "checkpoints" / "last.ckpt").is_file() and not (run / "metrics.json").exists()
+
+
+def _overrides_of(run: Path) -> list[str] | None:
+    try:
+        return _settings_overrides(list(OmegaConf.load(run / ".hydra" / "overrides.yaml")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def wants_resume(cfg: DictConfig) -> bool:
@@ -126,15 +175,77 @@ def _as_tuples(value: Any) -> Any:
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+# The command line as typed (set by the entry point), so the hint repeats it; None in-process (tests).
+_ARGV: list[str] | None = None
+_DIR_KEYS = ("hydra.run.dir=", "hydra.sweep.dir=", "resume=", "ckpt_path=")
+
+
+def remember_command_line(argv: list[str]) -> None:
+    global _ARGV
+    _ARGV = list(argv)
+
+
+def hydra_quoted(key: str, path: Path | str) -> str:
+    """`key="path"` in Hydra's override grammar (commas, `=` and spaces stay in the value), shell-quoted."""
+    # Hydra reads a backslash as an escape only before a quote or at the end of a quoted value.
+    value = re.sub(r'(\\*)"', lambda m: m.group(1) * 2 + '\\"', str(path))
+    value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)
+    return shlex.quote(f'{key}="{value}"')
+
+
+def resume_command(out: Path) -> str:
+    """A command that, pasted into a shell, continues this run (or this run's sweep) from its last checkpoint."""
+    sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if _ARGV is None:  # in-process: this run's own overrides (a sweep job's: its own), continued in its folder
+        args, sweep = (list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []), False
+    else:
+        args = _ARGV
+    kept = [shlex.quote(a) for a in args if not a.lstrip("+~").startswith(_DIR_KEYS)]
+    where = (
+        hydra_quoted("hydra.sweep.dir", HydraConfig.get().sweep.dir) if sweep else hydra_quoted("hydra.run.dir", out)
+    )
+    return " ".join(["python -m tl_lightning", *kept, "resume=true", where])
+
+
 @contextmanager
 def resume_hint(out: Path) -> Iterator[None]:
-    """On SIGTERM (cluster pre-emption, scancel), say how to continue and exit with 128 + 15."""
+    """On SIGTERM (cluster pre-emption, scancel) or Ctrl-C, say how to continue and exit with 128 + the signal.
+
+    Printed to stderr also with quiet=true: it is the one thing the user needs after an interruption.
+    """
     try:
         yield
     except SIGTERMException:
-        print(
-            f"Stopped by SIGTERM. Continue from the last finished epoch with: "
-            f"python -m tl_lightning <same overrides> resume=true hydra.run.dir={out}",
-            file=sys.stderr,
-        )
-        raise SystemExit(143) from None
+        _hint("SIGTERM", out)
+        raise SystemExit(128 + signal.SIGTERM) from None
+    except KeyboardInterrupt:
+        _hint("Ctrl-C", out)
+        raise SystemExit(128 + signal.SIGINT) from None
+    except SystemExit as stop:  # Lightning ends fit with sys.exit(1) after its own Ctrl-C shutdown
+        if not isinstance(stop.__context__, KeyboardInterrupt):
+            raise
+        _hint("Ctrl-C", out)
+        raise SystemExit(128 + signal.SIGINT) from None
+
+
+def _hint(what: str, out: Path) -> None:
+    print(f"Stopped by {what}. Continue from the last finished epoch with:\n  {resume_command(out)}", file=sys.stderr)
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block (work before Lightning's own SIGTERM handling, e.g. the frozen-layer pass), SIGTERM
+    raises SIGTERMException so that resume_hint speaks, instead of ending the process silently."""
+
+    def _raise(signum: int, frame: object) -> None:
+        raise SIGTERMException
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

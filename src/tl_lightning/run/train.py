@@ -51,6 +51,7 @@ def _train(cfg: DictConfig) -> dict:
     resolve_image_size(cfg)
     check_config(cfg)
     check_ddp_launch(cfg)
+    resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
     if cfg.get("print_config", True) and not progress.is_quiet() and rank_zero_only.rank == 0:  # once under DDP
@@ -83,8 +84,9 @@ def _train(cfg: DictConfig) -> dict:
         callbacks.append(progress_bar())  # counts epochs from 1
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
 
-    fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
     with resume.resume_hint(out):
+        with resume.sigterm_raises():  # Lightning handles SIGTERM only inside fit; the frozen pass comes first
+            fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
         trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
     wall_s = time.perf_counter() - start
     history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
@@ -209,4 +211,5 @@ def main() -> None:
 
 def _checked_main() -> None:
     check_command_line(sys.argv[1:])  # typos refused before Hydra composes or makes a folder
+    resume.remember_command_line(sys.argv[1:])  # the resume hint repeats it
     hydra_main()
