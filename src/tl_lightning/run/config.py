@@ -5,11 +5,15 @@ All problems are collected and raised together as one ConfigError naming each se
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 from omegaconf import DictConfig, open_dict
 
 from tl_lightning.conf import CONF_DIR
+from tl_lightning.data.download import DEFAULT_ROOT, ensure_dataset
+from tl_lightning.data.layout import DatasetError
 from tl_lightning.data.scan import ON_BAD_IMAGE
 from tl_lightning.errors import UserError
 from tl_lightning.model.archs import ARCHS, build_backbone, get_spec, with_head
@@ -48,8 +52,22 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(str(err))
     if arch_problem is None:
         problems += _model_problems(cfg.arch.name, cfg)
+    if (data_problem := _data_root_problem(cfg)) is not None:  # with a missing weights folder: one message
+        problems.append(data_problem)
     if problems:
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _data_root_problem(cfg: DictConfig) -> str | None:
+    """Why data.root cannot be had, when it is absent and no download would fill it; the scan checks the rest."""
+    root, download = Path(cfg.data.root), cfg.data.get("download", "auto")
+    if root.exists() or download is True or (download == "auto" and root.resolve() == DEFAULT_ROOT.resolve()):
+        return None
+    try:
+        ensure_dataset(root, download=download)  # refuses before touching anything: no download applies
+    except DatasetError as err:
+        return str(err).rstrip(".")
+    return None
 
 
 def unknown_arch(name: str) -> str | None:
