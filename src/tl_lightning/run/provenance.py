@@ -27,7 +27,7 @@ def describe(
     return {
         "settings": settings(cfg, module, datamodule, regime, input_cache),
         "overrides": task_overrides(),
-        "weights_source": weights_source(cfg.arch.name, cfg.arch.get("weights")),
+        "weights_source": weights_source(cfg.arch.name, cfg.arch.get("weights"), cfg.arch.get("weights_folder")),
         "augmentation": augmentation_text(regime, datamodule.image_size),
         "head": head_info(module),
     }
@@ -45,6 +45,8 @@ def settings(
         "unfreeze": module.plan.unfreeze,
         "weights": path.name if path else str(weights).lower(),
         "weights_sha256": sha256(path) if path else None,
+        # random: arch.missing_weights=random applied (the weights folder has no file for this arch)
+        "missing_weights": "random" if cfg.arch.get("weights_folder") else None,
         "head": module.hparams.head,
         "image_size": datamodule.image_size,
         "augmentation": regime,
@@ -65,7 +67,9 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def weights_source(arch: str, weights: str | None) -> str:
+def weights_source(arch: str, weights: str | None, folder: str | None = None) -> str:
+    if folder:
+        return f"random initialisation (arch.missing_weights=random: {folder} holds no {arch}-*.pth file)"
     if weights is None or str(weights).lower() == "none":
         return "random initialisation"
     if str(weights).lower() == "imagenet":

@@ -22,7 +22,7 @@ from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, provenance, resume, tensorboard
-from tl_lightning.run.config import check_config, requested_regime, resolve_image_size
+from tl_lightning.run.config import apply_missing_weights, check_config, requested_regime, resolve_image_size
 from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
@@ -49,6 +49,7 @@ def train(cfg: DictConfig) -> dict:
 
 def _train(cfg: DictConfig) -> dict:
     resolve_image_size(cfg)
+    apply_missing_weights(cfg)  # before the checks: a folder without this arch's file means random init
     check_config(cfg)
     check_ddp_launch(cfg)
     resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
