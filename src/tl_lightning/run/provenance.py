@@ -39,14 +39,16 @@ def settings(
     """The run's defining settings; `steps_per_epoch` is what the train loader gave in epoch 1 (None before fit)."""
     weights = cfg.arch.get("weights")
     path = _weights_path(cfg.arch.name, weights)
+    # Only where arch.missing_weights=random applied (the folder has no file for this arch): other runs' settings
+    # stay as they were, so the report does not split their cells on a new key.
+    flagged = {"missing_weights": "random"} if cfg.arch.get("weights_folder") else {}
     return {
+        **flagged,
         "arch": cfg.arch.name,
         "strategy": cfg.strategy.name,
         "unfreeze": module.plan.unfreeze,
         "weights": path.name if path else str(weights).lower(),
         "weights_sha256": sha256(path) if path else None,
-        # random: arch.missing_weights=random applied (the weights folder has no file for this arch)
-        "missing_weights": "random" if cfg.arch.get("weights_folder") else None,
         "head": module.hparams.head,
         "image_size": datamodule.image_size,
         "augmentation": regime,
