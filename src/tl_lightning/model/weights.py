@@ -60,9 +60,8 @@ def weights_file(arch: str, weights: str | Path) -> Path:
     if len(matches) != 1:
         found = ", ".join(p.name for p in matches) or "none"
         why = "" if matches else f"; arch.missing_weights=random trains {arch} from random initialisation instead"
-        raise WeightsError(
-            f"arch.weights={path} is a folder: it needs exactly one {arch}-*.pth file (found: {found}{why})."
-        )
+        need = f"it needs exactly one {arch}-*.pth file (found: {found}){why}"
+        raise WeightsError(f"arch.weights={path} is a folder: {need}.")
     return matches[0]
 
 
