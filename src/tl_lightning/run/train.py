@@ -21,7 +21,7 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, provenance, resume, tensorboard
+from tl_lightning.run import artifacts, failures, gpu_slots, hint, job_share, prepare, provenance, resume, tensorboard
 from tl_lightning.run.config import apply_missing_weights, check_config, requested_regime, resolve_image_size
 from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
@@ -85,8 +85,8 @@ def _train(cfg: DictConfig) -> dict:
         callbacks.append(progress_bar())  # counts epochs from 1
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **quiet)
 
-    with resume.resume_hint(out):
-        with resume.sigterm_raises():  # Lightning handles SIGTERM only inside fit; the frozen pass comes first
+    with hint.resume_hint(out):
+        with hint.sigterm_raises():  # Lightning handles SIGTERM only inside fit; the frozen pass comes first
             fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
         trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
     wall_s = time.perf_counter() - start
@@ -212,5 +212,5 @@ def main() -> None:
 
 def _checked_main() -> None:
     check_command_line(sys.argv[1:])  # typos refused before Hydra composes or makes a folder
-    resume.remember_command_line(sys.argv[1:])  # the resume hint repeats it
+    hint.remember_command_line(sys.argv[1:])  # the resume hint repeats it
     hydra_main()
