@@ -1,7 +1,7 @@
 # make test   - create .venv if missing, install the package with its extras, run the fast test suite
 # make quick  - one 3-epoch AlexNet extractor run (CPU minutes)     make quick ARGS="data.root=DIR arch.weights=DIR"
 # make sweep  - the assignment's 3x3 study, experiment=study (a GPU job)  make sweep ARGS="trainer=gpu ..."
-# make lint / make tensorboard / make test-full (adds the slow real-data tests)
+# make lint / make tensorboard / make test-full (adds the slow real-data tests; what .ci/run runs)
 #
 # ARGS are Hydra overrides appended to the command. TL_DATA_DIR and TL_WEIGHTS (environment) set the default
 # data.root and arch.weights. CPU-only machine: make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 EXTRAS := dev,export,launchers,optuna
 TORCH_INDEX ?=
 ARGS ?=
+# Extra pytest arguments, e.g. make test PYTEST_ARGS="tests/test_setup.py -x".
+PYTEST_ARGS ?=
 
 .PHONY: install test test-full lint sweep quick tensorboard
 
@@ -24,10 +26,10 @@ install: $(PY)
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-full: install
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q -m "slow or not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -55,3 +55,19 @@ class SlowEpochs(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
             time.sleep(self.seconds)
+
+
+class PauseInFrozenPass(L.Callback):
+    """Park the frozen-layer pass (before fit, where Lightning does not handle SIGTERM) to be killed there."""
+
+    def __init__(self) -> None:
+        from tl_lightning.run import feature_cache
+
+        def parked(model, tap, loader, *args, **kwargs):
+            (Path(loader.dataset.samples[0][0]).parents[3] / "frozen-pass").touch()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            raise RuntimeError("PauseInFrozenPass: not killed within 120 s")
+
+        feature_cache.capture_inputs = parked

@@ -12,15 +12,14 @@ from tl_lightning.data.device_augment import IndexBatch
 
 
 def datamodule(root, augment_on_device, **kwargs) -> ImageFolderDataModule:
-    dm = ImageFolderDataModule(
-        root, image_size=48, batch_size=4, num_workers=0, augment_on_device=augment_on_device, **kwargs
-    )
+    kwargs = {"num_workers": 0, **kwargs}
+    dm = ImageFolderDataModule(root, image_size=48, batch_size=4, augment_on_device=augment_on_device, **kwargs)
     dm.setup()
     return dm
 
 
-def train_batches(dm: ImageFolderDataModule, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    torch.manual_seed(seed)
+def train_batches(dm: ImageFolderDataModule, global_seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    torch.manual_seed(global_seed)  # the crops come from data.seed, epoch and index: the global RNG is no input
     return [dm.on_after_batch_transfer(batch, 0) for batch in dm.train_dataloader()]
 
 
@@ -30,15 +29,15 @@ def on_device(dm: ImageFolderDataModule, device: str) -> ImageFolderDataModule:
 
 
 def test_device_path_gives_the_loader_paths_batches(tiny_data):
-    on_loader, on_dev = datamodule(tiny_data, False), datamodule(tiny_data, True)
+    on_loader, on_dev = datamodule(tiny_data, False, seed=3), datamodule(tiny_data, True, seed=3)
     assert isinstance(next(iter(on_dev.train_dataloader())), IndexBatch)
-    expected, got = train_batches(on_loader, 3), train_batches(on_dev, 3)
+    expected, got = train_batches(on_loader, 1), train_batches(on_dev, 2)
     assert len(got) == len(expected) == 3
     for (x, y), (ex, ey) in zip(got, expected, strict=True):
         assert x.shape == (4, 3, 48, 48) and x.dtype == torch.float32
         assert torch.equal(x, ex) and torch.equal(y, ey)
     # Different seeds draw different crops: the equality above is not of constant tensors.
-    assert not torch.equal(train_batches(on_dev, 4)[0][0], got[0][0])
+    assert not torch.equal(train_batches(datamodule(tiny_data, True, seed=4), 2)[0][0], got[0][0])
 
 
 def test_val_batches_pass_through_unchanged(tiny_data):
@@ -69,3 +68,26 @@ def test_a_run_with_device_augmentation_trains(make_cfg):
 
     metrics = train(make_cfg("alexnet", "finetune", "data.augment_on_device=true", "model.channels_last=true"))
     assert len(metrics["val_acc"]) == 1 and 0 <= metrics["val_acc"][0] <= 1
+
+
+def test_train_crops_come_from_seed_epoch_and_index_not_from_the_worker(tiny_data):
+    """Persistent workers continue their own RNGs; a resumed run's fresh workers must still draw the same crops."""
+
+    def epochs(num_workers: int, start: int) -> list[torch.Tensor]:
+        dm = datamodule(tiny_data, False, num_workers=num_workers)
+        progress = SimpleNamespace(current=SimpleNamespace(processed=start))  # a run resumed in epoch `start`
+        dm.trainer = SimpleNamespace(fit_loop=SimpleNamespace(epoch_progress=progress))
+        loader = dm.train_dataloader()
+        batches = iter(loader)  # Lightning's order: a new loader is iterated (workers prefetch), then set_epoch
+        loader.sampler.set_epoch(start)
+        out = [torch.cat([x for x, _ in batches])]
+        for epoch in range(start + 1, 3):
+            loader.sampler.set_epoch(epoch)
+            out.append(torch.cat([x for x, _ in loader]))
+        return out
+
+    uninterrupted = epochs(2, 0)
+    assert not torch.equal(uninterrupted[1], uninterrupted[2])
+    for got, expected in zip(epochs(2, 1), uninterrupted[1:], strict=True):  # resumed in epoch 2, new workers
+        assert torch.equal(got, expected)
+    assert all(torch.equal(a, b) for a, b in zip(epochs(0, 0), uninterrupted, strict=True))

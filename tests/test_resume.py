@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -74,21 +75,28 @@ def stable(metrics: dict) -> dict:
 DEVICE_AUGMENT = ["data.augment_on_device=true", "data.num_workers=2"]
 
 
+def pasted_hint(output: str) -> list[str]:
+    """The arguments of the resume command the run printed, as a shell would split them when pasted."""
+    command = output.split("Continue from the last finished epoch with:\n")[1].splitlines()[0].strip()
+    assert command.startswith("python -m tl_lightning ")
+    return shlex.split(command)[3:]
+
+
 @pytest.mark.parametrize(
     ("sig", "extra"),
-    [(signal.SIGKILL, []), (signal.SIGTERM, []), (signal.SIGKILL, DEVICE_AUGMENT)],
-    ids=["SIGKILL", "SIGTERM", "SIGKILL-device-augment-2-workers"],
+    [(signal.SIGKILL, []), (signal.SIGTERM, []), (signal.SIGINT, ["quiet=true"]), (signal.SIGKILL, DEVICE_AUGMENT)],
+    ids=["SIGKILL", "SIGTERM", "SIGINT-quiet", "SIGKILL-device-augment-2-workers"],
 )
 def test_killed_run_resumes_to_the_same_metrics(tiny_data, make_cfg, tmp_path, sig, extra):
-    run_dir = tmp_path / "run"
-    args = [*cli_overrides(tiny_data), *extra, f"hydra.run.dir={run_dir}"]
+    run_dir = tmp_path / "run,x=1"  # a comma and `=`: the printed hint must quote them for Hydra and the shell
+    args = [*cli_overrides(tiny_data), *extra, f'hydra.run.dir="{run_dir}"']
     output = kill_when_paused(launch(args, tmp_path), "paused", run_dir, sig)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert not (run_dir / "metrics.json").exists()
-    if sig == signal.SIGTERM:
-        assert f"resume=true hydra.run.dir={run_dir}" in output
-
-    resumed = finish([*args, "resume=true"], tmp_path)
+    if sig in (signal.SIGTERM, signal.SIGINT):  # resumed with the printed command, pasted
+        resumed = finish(pasted_hint(output), tmp_path)
+    else:
+        resumed = finish([*args, "resume=true"], tmp_path)
     assert f"Resuming from {run_dir / 'checkpoints' / 'last.ckpt'}" in resumed
     reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=2", *extra))
     after_kill = json.loads((run_dir / "metrics.json").read_text())
@@ -150,3 +158,55 @@ def test_sigterm_during_the_final_test_pass_saves_the_run_then_stops(make_cfg):
     assert stop.value.code == 143
     saved = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert saved["epochs"] == 1
+
+
+def test_sigterm_in_epoch_2_with_loader_workers_on_the_default_trainer_resumes_exactly(tiny_data, tmp_path):
+    """The default settings: trainer=default and data.num_workers=2 (CPU workers augment, persistent)."""
+    common = [
+        "arch=alexnet",
+        "strategy=finetune",
+        "arch.weights=none",
+        "arch.image_size=64",
+        f"data.root={tiny_data}",
+        "data.num_workers=2",
+        "trainer.max_epochs=3",
+        "+callbacks.pause._target_=pause_helper.PauseAt",
+    ]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    whole.mkdir()
+    (whole / "paused").touch()  # PauseAt then lets this run through
+    finish([*common, f"hydra.run.dir={whole}"], tmp_path)
+    kill_when_paused(launch([*common, f"hydra.run.dir={cut}"], tmp_path), "paused", cut, signal.SIGTERM)
+    finish([*common, f"hydra.run.dir={cut}", "resume=true"], tmp_path)
+    reference, resumed = (json.loads((d / "metrics.json").read_text()) for d in (whole, cut))
+    per_epoch = ("train_loss", "train_acc", "val_loss", "val_acc")
+    assert {k: resumed[k] for k in per_epoch} == {k: reference[k] for k in per_epoch}
+    assert stable(resumed) == stable(reference)
+
+
+def test_sigterm_during_the_frozen_layer_pass_prints_the_hint(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [a.replace("strategy=finetune", "strategy=extractor") for a in cli_overrides(tiny_data)]
+    args.append("+callbacks.frozen._target_=pause_helper.PauseInFrozenPass")
+    proc = launch([*args, f"hydra.run.dir={run_dir}"], tmp_path)
+    output = kill_when_paused(proc, "frozen-pass", tiny_data.parent, signal.SIGTERM)
+    (tiny_data.parent / "frozen-pass").unlink()
+    assert proc.returncode == 143
+    assert "Stopped by SIGTERM" in output and f"resume=true 'hydra.run.dir=\"{run_dir}\"'" in output
+
+
+def test_resume_true_without_the_run_folder_names_the_unfinished_run(tiny_data, tmp_path):
+    unfinished = tmp_path / "runs" / "2026-01-01_00-00-00_arch=alexnet,strategy=extractor"
+    (unfinished / "checkpoints").mkdir(parents=True)
+    (unfinished / "checkpoints" / "last.ckpt").write_bytes(b"not read: the refusal comes first")
+    args = [*cli_overrides(tiny_data), f"paths.log_dir={tmp_path}"]
+    (unfinished / ".hydra").mkdir()
+    (unfinished / ".hydra" / "overrides.yaml").write_text("".join(f"- {a}\n" for a in args))
+    proc = launch([*args, "resume=true"], tmp_path)
+    output = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 2, output[-3000:]
+    assert f"The latest unfinished run with these overrides is {unfinished}" in output
+    assert pasted_hint(output.replace("continue it with:", "Continue from the last finished epoch with:"))[-1] == (
+        f'hydra.run.dir="{unfinished}"'
+    )
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [unfinished.name]  # no new folder left

@@ -7,7 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.datasets import ImageFolder
 
 from tl_lightning.data.decoded import DecodedImages
@@ -17,7 +17,7 @@ from tl_lightning.data.folds import FoldSpec, fold_problems, split_samples
 from tl_lightning.data.images import MAX_IMAGE_PIXELS, load_rgb
 from tl_lightning.data.sampling import eval_sampler
 from tl_lightning.data.scan import check_dataset
-from tl_lightning.data.seeding import EpochShuffle, drop_last, generator, worker_init
+from tl_lightning.data.seeding import EpochShuffle, SeededSamples, drop_last, generator, worker_init
 from tl_lightning.data.transforms import (
     eval_transform,
     to_normalized_float,
@@ -108,11 +108,14 @@ class ImageFolderDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         # Shuffle: without it every batch of an ImageFolder is one class and SGD steps zig-zag.
-        # The order is drawn from (seed, epoch), never from the global RNG (seeding.py).
+        # The order is drawn from (seed, epoch) and each image's crop from (seed, epoch, index), never from the
+        # global RNG or a worker's (seeding.py): a resumed run with fresh workers draws what an uninterrupted one drew.
         n = len(self.train_set)
-        shuffle = EpochShuffle(n, self.seed)
+        shuffle = EpochShuffle(n, self.seed, keyed=True)
+        shuffle.set_epoch(self._first_epoch())
         if self._train_on_device():
-            self._augmenter = DeviceAugmenter(self.train_set, train_geometry(self.image_size), to_normalized_float())
+            geometry = train_geometry(self.image_size)
+            self._augmenter = DeviceAugmenter(self.train_set, geometry, to_normalized_float(), self.seed)
             # Index batches cost nothing to build: the main process serves them, workers would only add IPC.
             return DataLoader(
                 Indices(self.train_set),
@@ -122,7 +125,17 @@ class ImageFolderDataModule(L.LightningDataModule):
                 collate_fn=collate_indices,
                 generator=generator(self.seed, "loader"),
             )
-        return self._loader(self.train_set, self.batch_size, sampler=shuffle, drop_last=drop_last(n, self.batch_size))
+        train = SeededSamples(self.train_set, self.seed)
+        return self._loader(train, self.batch_size, sampler=shuffle, drop_last=drop_last(n, self.batch_size))
+
+    def _first_epoch(self) -> int:
+        """The epoch a new train loader is first iterated in (0, or where a resumed run goes on).
+
+        Lightning creates the loader's iterator before it calls `set_epoch`, and loader workers prefetch
+        their first batches right then: a run resumed in epoch k would train epoch k on epoch 0's order.
+        """
+        loop = getattr(self.trainer, "fit_loop", None)
+        return int(loop.epoch_progress.current.processed) if loop is not None else 0
 
     def _train_on_device(self) -> bool:
         """Whether train batches are augmented on the training device (device_augment.py)."""
@@ -146,7 +159,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         return self.val_dataloader()  # the assignment has no test split; "test" = best checkpoint on val
 
     def _loader(
-        self, dataset: ImageFolder | DecodedImages, batch_size: int, sampler: Sampler | None, drop_last: bool = False
+        self, dataset: Dataset, batch_size: int, sampler: Sampler | None, drop_last: bool = False
     ) -> DataLoader:
         return DataLoader(
             dataset,

@@ -4,10 +4,12 @@ A DataLoader without its own generator draws its workers' base seed from the glo
 time it is iterated, and RandomSampler draws its permutation from it too; anything else that touches
 the global RNG (a progress bar, logging, another loader) would then shift every later shuffle and crop.
 Here the train order comes from a sampler whose permutation is a function of (seed, epoch) (Lightning
-calls `set_epoch` before each epoch, so a resumed run draws what an uninterrupted one draws), every
-loader gets a generator seeded from the run's seed, and loader workers seed their RNGs from (seed,
-stream, rank, worker id) alone: the base seed a DataLoader hands its workers was measured to change when
-the loader is wrapped in a tqdm bar, so it is not used.
+calls `set_epoch` before each epoch, so a resumed run draws what an uninterrupted one draws), and each
+train image's augmentation draws come from (seed, epoch, sample index) alone: the sampler hands the
+dataset a `Draw(epoch, index)` and `SeededSamples` seeds the transform from it. So the crops do not
+depend on which loader worker serves a sample, on how long its (persistent) worker has lived, or on
+data.num_workers: a run resumed after a kill, with fresh workers, draws what the uninterrupted run drew.
+Loader workers still seed their RNGs from (seed, stream, rank, worker id), for anything else they draw.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 from tl_lightning.data.sampling import rank
 
 # Distinct streams for distinct purposes, so e.g. the view choice never repeats the shuffle's draws.
-STREAMS = {"shuffle": 0, "views": 1, "loader": 2, "cache_pass": 3}
+STREAMS = {"shuffle": 0, "views": 1, "loader": 2, "cache_pass": 3, "augment": 4}
 
 
 def stream_seed(seed: int, stream: str, epoch: int = 0) -> int:
@@ -48,6 +52,35 @@ def _seed_worker(base: int, rank: int, worker_id: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+class Draw(NamedTuple):
+    """What a keyed train sampler yields: sample `index` in `epoch` (counted from 0)."""
+
+    epoch: int
+    index: int
+
+
+@contextmanager
+def seeded_draws(seed: int, draw: Draw) -> Iterator[None]:
+    """Torch's global CPU RNG seeded from (seed, epoch, index) inside, and left as it was after."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed((stream_seed(seed, "augment", draw.epoch) * 1_000_003 + draw.index) % (2**63 - 1))
+        yield
+
+
+class SeededSamples(Dataset):
+    """`dataset[index]` for a `Draw`, its transform's random draws (torchvision v2: torch's RNG) from the Draw."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, int(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, draw: Draw) -> Any:
+        with seeded_draws(self.seed, draw):
+            return self.dataset[draw.index]
+
+
 def drop_last(n: int, batch_size: int) -> bool:
     """The one rule for every train loader: drop a lone last sample (it would crash BatchNorm in train mode).
 
@@ -56,12 +89,13 @@ def drop_last(n: int, batch_size: int) -> bool:
     return n > 1 and n % batch_size == 1
 
 
-class EpochShuffle(Sampler[int]):
+class EpochShuffle(Sampler):
     """A permutation of range(n) drawn from (seed, epoch); with `views` > 1 each index also gets one of
-    `views` cached views, drawn from its own (seed, epoch) stream and encoded as view * n + index."""
+    `views` cached views, drawn from its own (seed, epoch) stream and encoded as view * n + index.
+    `keyed`: yield Draw(epoch, index) instead, for a SeededSamples dataset (augmented images)."""
 
-    def __init__(self, n: int, seed: int, views: int = 1) -> None:
-        self.n, self.seed, self.views, self.epoch = n, int(seed), views, 0
+    def __init__(self, n: int, seed: int, views: int = 1, keyed: bool = False) -> None:
+        self.n, self.seed, self.views, self.epoch, self.keyed = n, int(seed), views, 0, keyed
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -69,8 +103,11 @@ class EpochShuffle(Sampler[int]):
     def __len__(self) -> int:
         return self.n
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int | Draw]:
         order = torch.randperm(self.n, generator=generator(self.seed, "shuffle", self.epoch))
+        if self.keyed:
+            yield from (Draw(self.epoch, i) for i in order.tolist())
+            return
         if self.views > 1:
             order = order + self.n * torch.randint(
                 self.views, (self.n,), generator=generator(self.seed, "views", self.epoch)

@@ -37,16 +37,31 @@ def load_pretrained(model: nn.Module, arch: str, spec: ArchSpec, weights: str | 
     model.load_state_dict(state, strict=False)
 
 
+MISSING_WEIGHTS = ("error", "random")  # arch.missing_weights: what a weights folder without the arch's file means
+
+
+def lacks_file(arch: str, weights: str | Path | None) -> bool:
+    """Whether `weights` is a folder holding no `<arch>-*.pth` / `<arch>_*.pth` file (arch.missing_weights applies)."""
+    path = Path(str(weights))
+    return weights is not None and path.is_dir() and not any(_arch_files(arch, path))
+
+
+def _arch_files(arch: str, folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix == ".pth" and p.name.startswith((f"{arch}-", f"{arch}_")))
+
+
 def weights_file(arch: str, weights: str | Path) -> Path:
     """`weights` itself, or for a folder its `<arch>-*.pth` / `<arch>_*.pth` file (torchvision's naming),
     so one `arch.weights=DIR` serves every arch of an offline sweep."""
     path = Path(weights)
     if not path.is_dir():
         return path
-    matches = sorted(p for p in path.iterdir() if p.suffix == ".pth" and p.name.startswith((f"{arch}-", f"{arch}_")))
+    matches = _arch_files(arch, path)
     if len(matches) != 1:
         found = ", ".join(p.name for p in matches) or "none"
-        raise WeightsError(f"arch.weights={path} is a folder: it needs exactly one {arch}-*.pth file (found: {found}).")
+        why = "" if matches else f"; arch.missing_weights=random trains {arch} from random initialisation instead"
+        need = f"it needs exactly one {arch}-*.pth file (found: {found}){why}"
+        raise WeightsError(f"arch.weights={path} is a folder: {need}.")
     return matches[0]
 
 

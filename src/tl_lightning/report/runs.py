@@ -65,6 +65,8 @@ class Run:
     def weights_text(self) -> str:
         sha = self.settings.get("weights_sha256")
         text = self.weights or "unrecorded"
+        if self.settings.get("missing_weights") == "random":
+            text += " (random init: no file, arch.missing_weights=random)"
         return text + (f" (sha256 {sha[:12]})" if isinstance(sha, str) else "")
 
     @property

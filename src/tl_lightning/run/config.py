@@ -5,19 +5,26 @@ All problems are collected and raised together as one ConfigError naming each se
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 from omegaconf import DictConfig, open_dict
 
 from tl_lightning.conf import CONF_DIR
+from tl_lightning.data.download import DEFAULT_ROOT, ensure_dataset
 from tl_lightning.data.folds import fold_problems
+from tl_lightning.data.layout import DatasetError
 from tl_lightning.data.scan import ON_BAD_IMAGE
 from tl_lightning.errors import UserError
 from tl_lightning.model.archs import ARCHS, build_backbone, get_spec, with_head
 from tl_lightning.model.freezing import apply_freeze
 from tl_lightning.model.spec import ArchSpec
-from tl_lightning.model.weights import check_compatible, read_state_dict, weights_file
+from tl_lightning.model.weights import MISSING_WEIGHTS, check_compatible, lacks_file, read_state_dict, weights_file
 from tl_lightning.run.prepare import ways_out
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(UserError, ValueError):
@@ -50,8 +57,45 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(str(err))
     if arch_problem is None:
         problems += _model_problems(cfg.arch.name, cfg)
+    if cfg.arch.get("missing_weights", "error") not in MISSING_WEIGHTS:
+        problems.append(
+            f"arch.missing_weights={cfg.arch.missing_weights!r} must be one of {', '.join(MISSING_WEIGHTS)}"
+        )
+    if (data_problem := _data_root_problem(cfg)) is not None:  # with a missing weights folder: one message
+        problems.append(data_problem)
     if problems:
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def apply_missing_weights(cfg: DictConfig) -> None:
+    """arch.missing_weights=random and a weights folder without this arch's file: train it from random init.
+
+    arch.weights becomes none (what the model loads and the settings record) and arch.weights_folder keeps
+    the folder, so the run's settings and weights_source say why (run/provenance.py).
+    """
+    if cfg.arch.get("missing_weights") != "random" or not lacks_file(cfg.arch.name, cfg.arch.get("weights")):
+        return
+    log.warning(
+        "arch.weights=%s holds no %s-*.pth file: %s trains from random initialisation (arch.missing_weights=random)",
+        cfg.arch.weights,
+        cfg.arch.name,
+        cfg.arch.name,
+    )
+    with open_dict(cfg):
+        cfg.arch.weights_folder = str(cfg.arch.weights)
+        cfg.arch.weights = "none"
+
+
+def _data_root_problem(cfg: DictConfig) -> str | None:
+    """Why data.root cannot be had, when it is absent and no download would fill it; the scan checks the rest."""
+    root, download = Path(cfg.data.root), cfg.data.get("download", "auto")
+    if root.exists() or download is True or (download == "auto" and root.resolve() == DEFAULT_ROOT.resolve()):
+        return None
+    try:
+        ensure_dataset(root, download=download)  # refuses before touching anything: no download applies
+    except DatasetError as err:
+        return str(err).rstrip(".")
+    return None
 
 
 def unknown_arch(name: str) -> str | None:

@@ -20,7 +20,7 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data.download import ensure_dataset
 from tl_lightning.data.scan import check_dataset
 from tl_lightning.errors import UserError
-from tl_lightning.model.weights import imagenet_state_dict, weights_file
+from tl_lightning.model.weights import imagenet_state_dict, lacks_file, weights_file
 
 
 class InputsError(UserError):
@@ -66,6 +66,8 @@ def prepare_sweep(config: DictConfig) -> None:
     weights = sweep_values(config, "arch.weights") or [config.arch.weights]
     for arch in arch_names(config):
         for value in weights:
+            if config.arch.get("missing_weights") == "random" and lacks_file(arch, value):
+                continue  # this arch trains from random initialisation (run/config.apply_missing_weights)
             if (problem := weights_problem(arch, value)) is not None:
                 problems.append(problem)
     if problems:

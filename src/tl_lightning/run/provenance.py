@@ -27,7 +27,7 @@ def describe(
     return {
         "settings": settings(cfg, module, datamodule, regime, input_cache),
         "overrides": task_overrides(),
-        "weights_source": weights_source(cfg.arch.name, cfg.arch.get("weights")),
+        "weights_source": weights_source(cfg.arch.name, cfg.arch.get("weights"), cfg.arch.get("weights_folder")),
         "augmentation": augmentation_text(regime, datamodule.image_size),
         "head": head_info(module),
     }
@@ -39,7 +39,11 @@ def settings(
     """The run's defining settings; `steps_per_epoch` is what the train loader gave in epoch 1 (None before fit)."""
     weights = cfg.arch.get("weights")
     path = _weights_path(cfg.arch.name, weights)
+    # Only where arch.missing_weights=random applied (the folder has no file for this arch): other runs' settings
+    # stay as they were, so the report does not split their cells on a new key.
+    flagged = {"missing_weights": "random"} if cfg.arch.get("weights_folder") else {}
     return {
+        **flagged,
         "arch": cfg.arch.name,
         "strategy": cfg.strategy.name,
         "unfreeze": module.plan.unfreeze,
@@ -67,7 +71,9 @@ def task_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def weights_source(arch: str, weights: str | None) -> str:
+def weights_source(arch: str, weights: str | None, folder: str | None = None) -> str:
+    if folder:
+        return f"random initialisation (arch.missing_weights=random: {folder} holds no {arch}-*.pth file)"
     if weights is None or str(weights).lower() == "none":
         return "random initialisation"
     if str(weights).lower() == "imagenet":

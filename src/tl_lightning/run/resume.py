@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import json
 import random
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
 from tl_lightning.run import settings
+from tl_lightning.run.hint import hydra_quoted, resume_command
 from tl_lightning.run.settings import run_settings
 
 
@@ -40,6 +39,50 @@ def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:
         ) from err
     print(f"{out} already finished (metrics.json exists): skipping it. Delete metrics.json to train it again.")
     return metrics
+
+
+# Overrides that do not change what a run computes: a run differing only in these is the same run.
+_NOT_SETTINGS = ("resume", "ckpt_path", "quiet", "print_config", "trainer.enable_progress_bar", "pin_gpu")
+
+
+def check_resume_target(cfg: DictConfig, out: Path) -> None:
+    """`resume=true` without a run folder (a single run in a new, dated folder) has nothing to continue:
+    refuse, naming the latest unfinished run with the same overrides and the command that continues it."""
+    if not cfg.get("resume") or not HydraConfig.initialized() or (out / "metrics.json").exists():
+        return
+    hydra = HydraConfig.get()
+    given = any(o.startswith("hydra.run.dir=") for o in hydra.overrides.hydra)
+    fresh = OmegaConf.select(hydra, "runtime.output_dir", default=None) == str(out)
+    if hydra.mode != RunMode.RUN or given or not fresh or last_checkpoint(cfg, out).is_file():
+        return
+    ours = _settings_overrides(hydra.overrides.task)
+    runs = [d for d in out.parent.glob("*") if d != out and _unfinished(d) and _overrides_of(d) == ours]
+    if not runs:
+        raise CheckpointError(
+            f"resume=true: no unfinished run with these overrides under {out.parent}, so there is nothing to "
+            f"continue. Drop resume=true to start a new run, or name the run's folder: resume=true "
+            f"{hydra_quoted('hydra.run.dir', 'FOLDER')}"
+        )
+    latest = max(runs, key=lambda d: (d / "checkpoints" / "last.ckpt").stat().st_mtime_ns)
+    raise CheckpointError(
+        f"resume=true needs the run's folder (this command would start a new run in a new folder). The latest "
+        f"unfinished run with these overrides is {latest}; continue it with:\n  {resume_command(latest)}"
+    )
+
+
+def _settings_overrides(overrides: list[str]) -> list[str]:
+    return sorted(o for o in overrides if o.lstrip("+~").split("=")[0] not in _NOT_SETTINGS)
+
+
+def _unfinished(run: Path) -> bool:
+    return (run / "checkpoints" / "last.ckpt").is_file() and not (run / "metrics.json").exists()
+
+
+def _overrides_of(run: Path) -> list[str] | None:
+    try:
+        return _settings_overrides(list(OmegaConf.load(run / ".hydra" / "overrides.yaml")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def wants_resume(cfg: DictConfig) -> bool:
@@ -95,10 +138,10 @@ def check_checkpoint(path: Path, ours: dict[str, Any]) -> None:
 class RNGState(L.Callback):
     """Save the global RNG states with each checkpoint and restore them on resume.
 
-    Checkpoints are written at the end of an epoch; the next epoch's shuffle and augmentations are
-    drawn from these states, so a resumed run draws the same images and crops as an uninterrupted
-    one. Exact with data.num_workers=0 (the main process augments); persistent workers keep their
-    own RNGs, which no checkpoint captures.
+    Checkpoints are written at the end of an epoch. The train order and every crop are drawn from
+    (seed, epoch, sample index) alone (data/seeding.py), whichever worker serves them, so loader
+    workers need no saved state; what the main process draws from the global RNGs after the
+    checkpoint (dropout masks) continues from these states, as in an uninterrupted run.
     """
 
     def state_dict(self) -> dict[str, Any]:
@@ -124,17 +167,3 @@ class RNGState(L.Callback):
 def _as_tuples(value: Any) -> Any:
     # random.setstate needs tuples; a checkpoint round trip may hand back lists.
     return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-@contextmanager
-def resume_hint(out: Path) -> Iterator[None]:
-    """On SIGTERM (cluster pre-emption, scancel), say how to continue and exit with 128 + 15."""
-    try:
-        yield
-    except SIGTERMException:
-        print(
-            f"Stopped by SIGTERM. Continue from the last finished epoch with: "
-            f"python -m tl_lightning <same overrides> resume=true hydra.run.dir={out}",
-            file=sys.stderr,
-        )
-        raise SystemExit(143) from None

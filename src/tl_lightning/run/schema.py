@@ -28,6 +28,9 @@ class ArchConf:
     weights: str | None = "imagenet"  # imagenet | none | a state-dict file | a folder of <arch>-*.pth
     image_size: int | None = None
     head: str = "classifier"  # classifier | last_linear (model/archs.py)
+    # error | random: a weights folder without this arch's file is refused, or the arch trains from random init
+    missing_weights: str = "error"
+    weights_folder: str | None = None  # set by run/config.apply_missing_weights when it applied: the folder
 
 
 @dataclass

@@ -21,15 +21,16 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, provenance, resume, tensorboard
+from tl_lightning.run import artifacts, failures, gpu_slots, hint, job_share, prepare, provenance, resume, tensorboard
 from tl_lightning.run.cluster import trainer_overrides
-from tl_lightning.run.config import check_config, requested_regime, resolve_image_size
+from tl_lightning.run.config import apply_missing_weights, check_config, requested_regime, resolve_image_size
 from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
 from tl_lightning.run.lock import run_folder_lock
+from tl_lightning.run.overrides import check_command_line
 from tl_lightning.run.schema import register_schema
 from tl_lightning.run.settings import RunSettings, run_settings
 
@@ -49,8 +50,10 @@ def train(cfg: DictConfig) -> dict:
 
 def _train(cfg: DictConfig) -> dict:
     resolve_image_size(cfg)
+    apply_missing_weights(cfg)  # before the checks: a folder without this arch's file means random init
     check_config(cfg)
     check_ddp_launch(cfg)
+    resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
     if cfg.get("print_config", True) and not progress.is_quiet() and rank_zero_only.rank == 0:  # once under DDP
@@ -84,8 +87,9 @@ def _train(cfg: DictConfig) -> dict:
     extra = {**quiet, **trainer_overrides(cfg)}  # under SLURM: submitit's requeue, not Lightning's
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
 
-    fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
-    with resume.resume_hint(out):
+    with hint.resume_hint(out):
+        with hint.sigterm_raises():  # Lightning handles SIGTERM only inside fit; the frozen pass comes first
+            fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
         trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
     wall_s = time.perf_counter() - start
     history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
@@ -208,4 +212,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     """`python -m tl_lightning` / `tl-lightning`: bad input ends as one message and exit status 2."""
     register_schema()
-    failures.main_with_clean_errors(hydra_main)
+    failures.main_with_clean_errors(_checked_main)
+
+
+def _checked_main() -> None:
+    check_command_line(sys.argv[1:])  # typos refused before Hydra composes or makes a folder
+    hint.remember_command_line(sys.argv[1:])  # the resume hint repeats it
+    hydra_main()
