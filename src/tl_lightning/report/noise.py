@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
 from tl_lightning.report.paired import ALPHA, BOOTSTRAP, MCNEMAR, holm, mcnemar_exact, paired_bootstrap
 
@@ -106,7 +107,7 @@ def noise_table(sweep: Sweep) -> list[str]:
     if not tests:
         return ["No pair of measured cells to compare."]
     coupled = followers(sweep.root.varying)
-    swept = ", ".join(f"`{k}`" for k in sweep.root.varying if k not in coupled)
+    swept = ", ".join(code(k) for k in sweep.root.varying if k not in coupled)
     lines = [
         RULE + (" " + SETTING_RULE.format(swept) if swept else ""),
         "",
@@ -193,13 +194,14 @@ def _correctness(cell: Cell) -> tuple[list[str], list[tuple[int | None, list[boo
     for run in cell.runs:
         rows = run.predictions_last
         if rows is None:
-            return f"`{run.name}` has no val_predictions_last.csv (the last epoch's per-image predictions)"
+            return f"{code(run.name)} has no val_predictions_last.csv (the last epoch's per-image predictions)"
         correct = {r["path"]: r["true"] == r["pred"] for r in rows}
         if len(correct) != len(rows):
-            return f"`{run.name}`'s val_predictions_last.csv lists an image twice"
+            return f"{code(run.name)}'s val_predictions_last.csv lists an image twice"
         accuracy = sum(correct.values()) / len(correct)
         if abs(accuracy - run.metrics[KEY]) > 0.5 / len(correct):
-            return f"`{run.name}`'s val_predictions_last.csv gives {accuracy:.3f}, its {KEY} is {run.metrics[KEY]:.3f}"
+            name, saved = code(run.name), run.metrics[KEY]
+            return f"{name}'s val_predictions_last.csv gives {accuracy:.3f}, its {KEY} is {saved:.3f}"
         paths = paths or list(correct)
         if set(correct) != set(paths):
             return f"the runs of {cell.label} were scored on different val images"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from tl_lightning.report.read import BadRun, read_failure, read_metrics, read_predictions
+from tl_lightning.files import read_text
+from tl_lightning.report.read import MAX_SMALL, BadRun, is_name, read_failure, read_metrics, read_predictions
 
 JOB_DIR = re.compile(r"^\d+_")  # Hydra's `<num>_<override_dirname>` job folders
 AXES = ("arch", "strategy", "seed")
@@ -82,6 +83,19 @@ class Run:
             return None
         return ("plain" if views == 1 else f"views-{views}") + " (inferred)"
 
+    @property
+    def data_root(self) -> Path | None:
+        """The data.root the run read its images from (metrics.json `data_root`; for older runs the data.root
+        override or a plain saved config value); None when unrecorded. Figures draw only images under it."""
+        recorded = (self.metrics or {}).get("data_root")
+        if recorded is None:
+            recorded = section(self.config, "data").get("root")
+            given = [o.partition("=")[2] for o in _overrides(self) if o.lstrip("+~").startswith("data.root=")]
+            recorded = given[-1] if given else recorded
+        if not isinstance(recorded, str) or not recorded or "${" in recorded:  # an unresolved interpolation
+            return None
+        return Path(recorded).expanduser()
+
     def figure_predictions(self) -> tuple[list[dict], str]:
         """The predictions the figures show and which epoch they are: the table's (last) epoch when recorded."""
         if self.predictions_last:
@@ -123,7 +137,7 @@ def hydra_config(path: Path | None) -> dict:
     if file is None or not file.is_file():
         return {}
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.safe_load(read_text(file, MAX_SMALL))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -160,7 +174,7 @@ def _overrides(run: Run) -> list[str]:
         return run.metrics["overrides"]
     file = run.path / ".hydra" / "overrides.yaml"
     try:
-        data = yaml.safe_load(file.read_text()) if file.is_file() else None
+        data = yaml.safe_load(read_text(file, MAX_SMALL)) if file.is_file() else None
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         data = None
     if isinstance(data, list):
@@ -181,4 +195,5 @@ def _identity(path: Path) -> dict:
         key, _, value = item.partition("=")
         if key in AXES and value:
             ident[key] = int(value) if key == "seed" and value.lstrip("-").isdigit() else value
-    return ident
+    # A name that is not one (markup, a path) identifies nothing: the run is listed as of unknown arch/strategy.
+    return {k: v if (isinstance(v, int) if k == "seed" else is_name(v)) else None for k, v in ident.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import Cell, Sweep
 
 IMAGENET_CLASSES = "ImageNet-1k has the classes `ant` (index 310) and `bee` (index 309)"
@@ -54,7 +55,7 @@ def regime_words(regime: str | None) -> str:
     if base.startswith("views-"):
         text = f"{base.removeprefix('views-')} cached augmented views of every train image"
     else:
-        text = REGIMES.get(base, f"the regime `{base}`")
+        text = REGIMES.get(base, f"the regime {code(base)}")
     return text + (" (inferred from input_cache)" if regime.endswith("(inferred)") else "")
 
 
@@ -87,7 +88,7 @@ def weights_argument(cells: list[Cell]) -> str:
             parts.append(f"the weights of {labels} are not recorded: whether their features are ImageNet's is unknown")
         else:
             parts.append(
-                f"{labels} loaded the weights file `{PurePath(weights).name}`{sha_text(cells, weights)}; "
+                f"{labels} loaded the weights file {code(PurePath(weights).name)}{sha_text(cells, weights)}; "
                 f"{IMAGENET_CLASSES}, which matters only if that file holds ImageNet weights"
             )
     return "; ".join(parts)
@@ -101,7 +102,7 @@ def frozen_source(cell: Cell) -> str:
         return "its frozen random features (arch.weights=none), i.e. the architecture, not pretraining"
     if cell.weights is None:
         return "its frozen features (weights not recorded)"
-    return f"its frozen features from `{PurePath(cell.weights).name}` (ImageNet's only if that file holds them)"
+    return f"its frozen features from {code(PurePath(cell.weights).name)} (ImageNet's only if that file holds them)"
 
 
 def sha_text(cells: list[Cell], weights: str) -> str:

@@ -11,6 +11,7 @@ from tl_lightning.report.answers.common import (
     train_size,
     weights_argument,
 )
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import Cell, Sweep
 from tl_lightning.report.noise import KEY, describe_diff, verdict
 
@@ -78,5 +79,5 @@ def _freeze_background(sweep: Sweep, extractors: list[Cell], wins: int, losses: 
     )
     if baseline:
         text += f", against a majority-class baseline of {baseline[1]}/{baseline[2]} = {baseline[1] / baseline[2]:.3f}"
-        text += f" (always answering `{baseline[0]}`)"
+        text += f" (always answering {code(baseline[0])})"
     return text + "."
