@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,10 +110,11 @@ def read_run(path: Path) -> Run:
     run.config = hydra_config(path)
     failure = read_failure(path)
     metrics_file = path / "metrics.json"
-    if failure and (not metrics_file.is_file() or _older(metrics_file, path / "failure.txt")):
+    present = os.path.lexists(metrics_file)  # a FIFO or a link to a device is present, and read_metrics says what
+    if failure and (not present or _older(metrics_file, path / "failure.txt")):
         run.problem = f"failed: {failure}"
         return run
-    if not metrics_file.is_file():
+    if not present:
         run.problem = "no metrics.json (the job failed or is still running)"
         return run
     try:
@@ -151,7 +153,10 @@ def section(config: dict, key: str) -> dict:
 
 def _older(a: Path, b: Path) -> bool:
     """a was written before b (a failure after a finished attempt wins; a finished resume wins)."""
-    return a.stat().st_mtime < b.stat().st_mtime
+    try:
+        return a.stat().st_mtime < b.stat().st_mtime
+    except OSError:  # a dangling link: no finished attempt to prefer
+        return True
 
 
 def _settings(run: Run) -> tuple[dict, str]:

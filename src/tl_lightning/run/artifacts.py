@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tl_lightning.run.atomic import atomic_open, atomic_write
+from tl_lightning.spreadsheet import guard_row
 
 
 def summarize(history: dict[str, list[float]], **extra: object) -> dict:
@@ -103,7 +104,8 @@ def write_predictions_csv(
         writer.writerow(["path", "true", "pred", "prob"])
         for (file, target), p in zip(samples, probs, strict=True):
             pred = int(p.argmax())
-            writer.writerow([file, class_names[target], class_names[pred], f"{float(p[pred]):.4f}"])
+            # guard_row: a class folder named =HYPERLINK(...) stays text in a spreadsheet; the report unguards it.
+            writer.writerow(guard_row([file, class_names[target], class_names[pred], f"{float(p[pred]):.4f}"]))
 
 
 def grid_indices(n_samples: int, n_shown: int) -> list[int]:
