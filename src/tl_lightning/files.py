@@ -25,6 +25,10 @@ from typing import IO
 
 from tl_lightning.errors import UserError
 
+# mkstemp creates 0600 files; a written output gets the mode a plain open() would give it (0666 less the umask).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 class OutputFolderError(UserError):
     """An output file could not be written (read-only folder, full disk, a symbolic link in the way)."""
@@ -41,24 +45,32 @@ def atomic_open(path: str | Path, mode: str = "w", inside: str | Path | None = N
     inside: a folder the caller owns; a symbolic link from there down to `path` is refused (OutputFolderError).
     """
     path = Path(path)
-    if inside is not None:
-        refuse_links(path, Path(inside))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise _explain(err, path) from err
+    fd, tmp = _temp_beside(path, inside)
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        _commit(tmp, path)
     except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise _explain(err, path) from err
+        _abandon(tmp, path, err)
+        raise
+
+
+@contextmanager
+def atomic_path(path: str | Path, inside: str | Path | None = None) -> Iterator[Path]:
+    """A temp file name beside `path`, for writers that take a file name (torch.jit.save, ONNX), renamed over
+    `path` once the block has finished without error, removed otherwise."""
+    path = Path(path)
+    fd, tmp = _temp_beside(path, inside)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as written:  # the writer may have replaced the file: sync what is there now
+            os.fsync(written.fileno())
+        _commit(tmp, path)
+    except BaseException as err:
+        _abandon(tmp, path, err)
         raise
 
 
@@ -129,6 +141,30 @@ def _check_kind(info: os.stat_result, path: Path, limit: int) -> None:
         raise RefusedFile(f"{path.name} is {kind}, not a regular file")
     if info.st_size > limit:
         raise RefusedFile(f"{path.name} is {info.st_size:,} bytes, more than the {limit:,} allowed")
+
+
+def _temp_beside(path: Path, inside: str | Path | None) -> tuple[int, str]:
+    if inside is not None:
+        refuse_links(path, Path(inside))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        return fd, tmp
+    except OSError as err:
+        raise _explain(err, path) from err
+
+
+def _commit(tmp: str, path: Path) -> None:
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _abandon(tmp: str, path: Path, err: BaseException) -> None:
+    """Remove the temp file; an OSError (full disk, no permission) becomes the one-line OutputFolderError."""
+    Path(tmp).unlink(missing_ok=True)
+    if isinstance(err, OSError):
+        raise _explain(err, path) from err
 
 
 def _fsync_dir(folder: Path) -> None:
