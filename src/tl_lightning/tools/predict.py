@@ -14,8 +14,9 @@ examples:
   python -m tl_lightning.predict ckpt=... input=some/folder out=preds.csv device=cuda batch_size=32
 
 Prints `path<TAB>class<TAB>prob` per image and writes the same to the CSV, atomically (a kill or a full disk
-keeps the previous file); a bad out= is refused before any image is read. File names are written as their bytes,
-also those that are not valid UTF-8; a cell a spreadsheet would run as a formula (`=...`) starts with a quote.
+keeps the previous file); a bad out= is refused before any image is read. The CSV holds file names as their
+bytes, also those that are not valid UTF-8 (printed as \\xNN), and a cell a spreadsheet would run as a formula
+(`=...`) starts with a quote.
 Images are read as training reads them (data.images.load_rgb: alpha over white, 16-bit scaled, palette
 transparency kept) and every file PIL decodes is predicted, whatever its extension; files that do not
 decode are listed by name on stderr, and the exit status is then 1.
@@ -33,7 +34,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tl_lightning.data.images import image_problem, load_rgb
 from tl_lightning.data.scan import walk_files
-from tl_lightning.data.transforms import eval_transform
+from tl_lightning.data.transforms import eval_transform, val_resize_size
 from tl_lightning.files import atomic_open
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.checkpoint import load_module
@@ -105,14 +106,9 @@ def write_csv(rows: list[tuple[Path, str, float]], out: Path) -> None:
 
 
 def emit(line: str) -> None:
-    """A line on stdout with file names as their bytes, whatever the terminal's encoding."""
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is None:  # a replaced stdout without bytes: show undecodable bytes as U+FFFD
-        print(line.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
-        return
-    buffer.write((line + "\n").encode("utf-8", "surrogateescape"))
-    buffer.flush()
+    """A line on stdout that any terminal can print: bytes of a file name that are not valid UTF-8 are shown as
+    `\\xff` (the CSV keeps the bytes themselves)."""
+    print(line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
 def _run(args: PredictArgs) -> int:
@@ -120,7 +116,14 @@ def _run(args: PredictArgs) -> int:
     out = output_file("out", args.out)
     images, bad = list_images(Path(args.input).expanduser())
     dev, batch_size = device("device", args.device), positive_int("batch_size", args.batch_size)
-    rows = predict(load_module(ckpt, "ckpt", map_location=dev), images, batch_size)
+    module = load_module(ckpt, "ckpt", map_location=dev)
+    size = int(module.hparams.image_size)
+    print(
+        f"{ckpt}: {module.hparams.arch}, {len(module.hparams.class_names)} classes; images are resized to "
+        f"{val_resize_size(size)} px and center-cropped to {size} px, as the checkpoint's run trained on them",
+        file=sys.stderr,
+    )
+    rows = predict(module, images, batch_size)
     for path, name, prob in rows:
         emit(f"{path}\t{name}\t{prob:.4f}")
     write_csv(rows, out)
