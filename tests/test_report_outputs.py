@@ -230,3 +230,13 @@ def test_summary_csv_quotes_formula_cells(tmp_path):
         rows = list(csv.DictReader(f))
     assert {r["run"] for r in rows} == {"'=cmd", "1_run"}
     assert {r["weights"] for r in rows} == {"'=HYPERLINK(1)", "'@x"}
+
+
+def test_a_predictions_file_naming_thousands_of_classes_is_a_bad_run(tmp_path):
+    sweep = tmp_path / "sweep"
+    run = write_run(sweep / "0_run", "alexnet", "extractor", (135, 138))
+    write_rows(run / "val_predictions_last.csv", [[f"/x/{i}.png", f"c{i}", f"d{i}", "0.5"] for i in range(20_000)])
+    started = time.monotonic()
+    (bad,) = load_sweep(sweep).problems  # main: a 40,000 x 40,000 confusion table later
+    assert bad.problem == "val_predictions_last.csv names 40,000 classes, more than the 1,000 a report tabulates"
+    assert time.monotonic() - started < 10

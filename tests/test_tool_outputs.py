@@ -99,7 +99,7 @@ def test_a_full_disk_during_export_leaves_no_truncated_model(ckpt, tmp_path, cap
         monkeypatch.setattr(torch.onnx.ONNXProgram, "save", half_then_full(1))
     else:
         monkeypatch.setattr(torch.jit, "save", half_then_full(1))
-    name = export.FILES[fmt]
+    name = {"torchscript": "model.ts", "onnx": "model.onnx"}[fmt]
     (tmp_path / name).write_bytes(b"the previous, complete export")
     (tmp_path / "model.json").write_text('{"previous": true}')
     assert export.main([f"ckpt={ckpt}", f"out={tmp_path}", f"formats={fmt}"]) == 2

@@ -21,6 +21,7 @@ from tl_lightning.spreadsheet import unguard
 MAX_JSON = 16 << 20
 MAX_CSV = 64 << 20
 MAX_SMALL = 1 << 20  # failure.txt, .hydra/*.yaml, multirun.yaml
+MAX_CLASSES = 1000  # ImageNet's count; the confusion table grows with its square
 PREDICTION_COLUMNS = ("path", "true", "pred", "prob")
 MAX_REASON = 200  # characters of a reason shown in a table cell
 SCALARS = (str, int, float, bool, type(None))
@@ -100,6 +101,9 @@ def read_predictions(path: Path) -> list[dict] | None:
     for number, row in enumerate(rows, start=2):
         if None in row or any(not row.get(c) for c in PREDICTION_COLUMNS) or not _is_probability(row["prob"]):
             raise BadRun(f"{path.name} line {number} is not path,true,pred,prob with prob in [0, 1]")
+    classes = {row[c] for row in rows for c in ("true", "pred")}
+    if len(classes) > MAX_CLASSES:
+        raise BadRun(f"{path.name} names {len(classes):,} classes, more than the {MAX_CLASSES:,} a report tabulates")
     return rows
 
 
