@@ -145,6 +145,8 @@ def test_the_misclassified_grid_draws_only_images_under_the_runs_data_root(tmp_p
     secret.parent.mkdir()
     Image.new("RGB", (32, 32), (255, 0, 255)).save(secret)
     (data / "val" / "ants" / "link.png").symlink_to(secret)  # inside by name, outside once resolved
+    (data / "train" / "ants").mkdir(parents=True)
+    Image.new("RGB", (32, 32), (0, 0, 255)).save(data / "train" / "ants" / "train.png")  # not a val image
     sweep = tmp_path / "sweep"
     run = write_run(sweep / "0_run", "alexnet", "extractor", (135, 138))
     metrics = json.loads((run / "metrics.json").read_text())
@@ -153,6 +155,7 @@ def test_the_misclassified_grid_draws_only_images_under_the_runs_data_root(tmp_p
     rows += [
         [str(data / "val/ants/link.png"), "ants", "bees", "0.9"],
         [f"{data}/../private/secret.png", "ants", "bees", "0.8"],
+        [str(data / "train/ants/train.png"), "ants", "bees", "0.6"],
     ]
     write_rows(run / "val_predictions_last.csv", rows)
     assert report_main([str(sweep)]) == 0
@@ -160,6 +163,7 @@ def test_the_misclassified_grid_draws_only_images_under_the_runs_data_root(tmp_p
     colours = {tuple(c) for c in grid.reshape(-1, 3)}
     assert (0, 255, 0) in colours  # the val image is shown
     assert (255, 0, 255) not in colours  # the file outside the data root is not, by any path
+    assert (0, 0, 255) not in colours  # nor a train image
 
 
 HOSTILE = "<img src=x onerror=alert(1)>"

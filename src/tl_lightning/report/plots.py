@@ -81,7 +81,7 @@ def misclassified_grid(
     rows: list[dict], title: str, limit: int, root: Path | None, cols: int = 4
 ) -> Image.Image | None:
     """Up to `limit` wrong val images captioned true / predicted (prob); None when none is wrong. Only images under
-    `root` (the run's data root) are drawn: a CSV row may name any file on disk, which the report must not show.
+    `root`/val (the run's data root) are drawn: a CSV row may name any file on disk, which the report must not show.
 
     Composed with PIL rather than matplotlib subplots: one image per run, ~50x faster to lay out.
     """
@@ -98,11 +98,11 @@ def misclassified_grid(
     for i, row in enumerate(shown):
         x, y = (i % cols) * cell_w + 12, header + (i // cols) * cell_h
         path = Path(row["path"])
-        inside = root is not None and _under(path, root)
+        inside = root is not None and _under(path, root / "val")  # val images only, whatever the CSV says
         thumb = _thumbnail(path) if inside else None
         if thumb is None:
             draw.rectangle((x, y, x + THUMB, y + THUMB), outline="gray")
-            why = "image not found" if inside else "not under data root" if root else "data root unrecorded"
+            why = "image not found" if inside else "not in data root/val" if root else "data root unrecorded"
             draw.text((x + 8, y + THUMB // 2), why, fill="gray")
         else:
             grid.paste(thumb, (x, y))

@@ -87,7 +87,7 @@ class Run:
     @property
     def data_root(self) -> Path | None:
         """The data.root the run read its images from (metrics.json `data_root`; for older runs the data.root
-        override or a plain saved config value); None when unrecorded. Figures draw only images under it."""
+        override or a plain saved config value); None when unrecorded. Figures draw only images under its val/."""
         recorded = (self.metrics or {}).get("data_root")
         if recorded is None:
             recorded = section(self.config, "data").get("root")
