@@ -45,6 +45,21 @@ def test_predict_refuses_a_bad_out_before_any_prediction(ckpt, tiny_data, tmp_pa
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("target", ["ckpt", "image"])
+def test_predict_refuses_to_write_over_its_own_inputs(ckpt, tiny_data, tmp_path, capsys, target):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = folder / "ant.jpg"
+    image.write_bytes((tiny_data / "val" / "ants" / "ants_0.jpg").read_bytes())
+    own = tmp_path / "copy.ckpt"
+    own.write_bytes(ckpt.read_bytes())
+    out = own if target == "ckpt" else image
+    before = out.read_bytes()
+    assert predict.main([f"ckpt={own}", f"input={folder}", f"out={out}"]) == 2
+    assert "is one of the inputs" in one_error(capsys.readouterr().err)
+    assert out.read_bytes() == before
+
+
 def test_predict_writes_names_that_are_not_utf8_as_their_bytes(ckpt, tiny_data, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -25,6 +25,7 @@ decode are listed by name on stderr, and the exit status is then 1.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,10 +112,20 @@ def emit(line: str) -> None:
     print(line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
+def _not_an_input(out: Path, inputs: list[Path]) -> None:
+    """UsageError if out= names the checkpoint or a file under input=: writing the CSV would destroy it."""
+    if not out.exists():
+        return
+    real = os.path.realpath(out)
+    if any(os.path.realpath(p) == real for p in inputs):
+        raise UsageError(f"out={out} is one of the inputs (the ckpt= file or a file under input=); choose another out=")
+
+
 def _run(args: PredictArgs) -> int:
     ckpt = existing_file("ckpt", args.ckpt)
     out = output_file("out", args.out)
     images, bad = list_images(Path(args.input).expanduser())
+    _not_an_input(out, [ckpt, *images, *bad])
     dev, batch_size = device("device", args.device), positive_int("batch_size", args.batch_size)
     module = load_module(ckpt, "ckpt", map_location=dev)
     size = int(module.hparams.image_size)
