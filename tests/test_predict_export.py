@@ -118,7 +118,8 @@ def test_torchscript_export_gives_the_checkpoint_logits(module, tiny_data, tmp_p
         torch.jit.load(str(paths["torchscript"]), _extra_files=extra)
     meta = json.loads(extra["tl_lightning.json"])
     assert meta["class_names"] == ["ants", "bees"] and meta["center_crop"] == module.hparams.image_size
-    assert json.loads((tmp_path / "model.json").read_text()) == meta
+    written = json.loads((tmp_path / "model.json").read_text())
+    assert {k: v for k, v in written.items() if k != "files"} == meta and list(written["files"]) == ["model.ts"]
 
 
 def test_onnx_export_gives_the_checkpoint_logits(module, tiny_data, tmp_path):

@@ -76,9 +76,9 @@ def capture_figures(monkeypatch) -> tuple[list, list]:
     saved, grids = [], []
     real = plots.misclassified_grid
 
-    def grid(rows: list[dict], title: str, limit: int):
+    def grid(rows: list[dict], title: str, limit: int, root):
         grids.append(title)
-        return real(rows, title, limit)
+        return real(rows, title, limit, root)
 
     monkeypatch.setattr(plots, "save", lambda fig, path: saved.append((fig, path.name)))
     monkeypatch.setattr(plots, "misclassified_grid", grid)

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tl_lightning.errors import UserError
 from tl_lightning.report.groups import is_job_dir
 from tl_lightning.report.power import MARGIN
 from tl_lightning.report.summary import write_summary
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_summary(args.sweep_dir)
         path = write_report(args.sweep_dir, margin=args.margin / 100)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, UserError) as err:  # UserError: an output is a symbolic link, the disk is full
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"Sweep report: {path}")

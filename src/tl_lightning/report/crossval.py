@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 
 from tl_lightning.report.cvtests import ALPHA, CvTest, compare
+from tl_lightning.report.escape import code, md
 from tl_lightning.report.groups import ARCH_ORDER, STRATEGY_ORDER, Sweep, format_setting
 from tl_lightning.report.paired import holm
 from tl_lightning.report.runs import Run
@@ -79,7 +80,7 @@ def cv_methods(sweep: Sweep) -> list[Method]:
         _collect(method)
         same = [m for m in methods.values() if (m.settings["arch"], m.settings["strategy"]) == _pair(method)]
         varied = sorted({k for m in same for k in m.settings if m.settings.get(k) != method.settings.get(k)})
-        method.extra = ", ".join(f"{k}={format_setting(k, method.settings.get(k))}" for k in varied)
+        method.extra = ", ".join(f"{md(k)}={md(format_setting(k, method.settings.get(k)))}" for k in varied)
     return sorted(methods.values(), key=_order)
 
 
@@ -103,7 +104,7 @@ def _collect(method: Method) -> None:
     for run in method.runs:
         rows = run.predictions_last
         if rows is None:
-            method.problems.append(f"`{run.name}` has no val_predictions_last.csv")
+            method.problems.append(f"{code(run.name)} has no val_predictions_last.csv")
             continue
         where = (run.settings["split_seed"], run.settings["fold"])
         for row in rows:

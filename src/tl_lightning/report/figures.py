@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+from tl_lightning.files import refuse_links
 from tl_lightning.report import plots
+from tl_lightning.report.escape import md
 from tl_lightning.report.groups import Sweep, variant_text
 from tl_lightning.report.runs import Run
 
@@ -13,9 +15,13 @@ MISCLASSIFIED_SHOWN = 16
 
 
 def clear_figures(sweep: Sweep) -> None:
-    """Drop the PNGs an earlier report of this folder wrote: a figure no longer linked would pass for a result."""
-    for png in (sweep.path / FIGURES).glob("*.png"):
-        png.unlink()
+    """Drop the PNGs an earlier report of this folder wrote: a figure no longer linked would pass for a result.
+    Never in a linked folder (`report_figures -> ~/Pictures`): OutputFolderError before anything is deleted."""
+    folder = sweep.path / FIGURES
+    refuse_links(folder, sweep.path)
+    for png in folder.glob("*.png"):
+        if png.is_file() or png.is_symlink():  # a link is removed, never what it points to
+            png.unlink()
 
 
 def curves_section(sweep: Sweep) -> list[str]:
@@ -53,7 +59,7 @@ def per_run_section(sweep: Sweep) -> list[str]:
     stems: set[str] = set()
     for index, run in enumerate(sweep.ok_runs):
         stem = _figure_stem(run, index, stems)
-        lines += [f"### {run.name}", ""]
+        lines += [f"### {md(run.name)}", ""]
         rows, epoch = run.figure_predictions()
         if not rows:
             lines += ["No val_predictions_last.csv or val_predictions.csv in this run.", ""]
@@ -61,13 +67,13 @@ def per_run_section(sweep: Sweep) -> list[str]:
         source = "val_predictions_last.csv" if rows is run.predictions_last else "val_predictions.csv"
         lines += [f"Predictions at {epoch}, from {source}.", ""]
         classes, counts = plots.confusion_counts(rows)
-        lines += ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
-        lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, counts, strict=True)]
+        lines += ["| true \\ predicted | " + " | ".join(map(md, classes)) + " |", "|---" * (len(classes) + 1) + "|"]
+        lines += [f"| {md(c)} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, counts, strict=True)]
         variant = variant_text({k: run.settings.get(k) for k in sweep.varying})
         title = f"{run.title}{f' ({variant})' if variant else ''}, {epoch}"
         plots.save(plots.confusion_figure(rows, title), sweep.path / FIGURES / f"{stem}_confusion.png")
         lines += ["", f"![confusion matrix, {epoch}]({FIGURES}/{stem}_confusion.png)", ""]
-        figure = plots.misclassified_grid(rows, title, MISCLASSIFIED_SHOWN)
+        figure = plots.misclassified_grid(rows, title, MISCLASSIFIED_SHOWN, run.data_root)
         if figure is None:
             lines += [f"No misclassified val image at {epoch}.", ""]
             continue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +14,10 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
+from tl_lightning.files import read_text
+from tl_lightning.report.escape import md
 from tl_lightning.report.power import MARGIN
-from tl_lightning.report.read import one_line
+from tl_lightning.report.read import MAX_SMALL, one_line
 from tl_lightning.report.runs import AXES, JOB_DIR, Run, read_run
 from tl_lightning.report.stats import Estimate
 
@@ -23,6 +27,9 @@ STRATEGY_ORDER = ("extractor", "finetune", "mixed")
 
 # A setting that changes another recorded one with it: cells that differ in both still differ in one setting.
 COUPLED = {"weights": {"weights_sha256"}, "augmentation": {"input_cache"}}
+# The most jobs multirun.yaml may ask for before the report stops listing never-started ones (seed=range(0,100000)
+# would otherwise list 100,000 rows); a real study is far below it.
+MAX_GRID = 10_000
 
 
 def followers(keys: Iterable[str]) -> set[str]:
@@ -126,7 +133,7 @@ def variant_text(variant: dict) -> str:
     the table."""
     hidden = followers(variant)
     shown = {k: v for k, v in variant.items() if k not in hidden}
-    return ", ".join(f"{k}={format_setting(k, v)}" for k, v in shown.items())
+    return ", ".join(f"{md(k)}={md(format_setting(k, v))}" for k, v in shown.items())
 
 
 def format_setting(key: str, value: object) -> str:
@@ -203,7 +210,7 @@ def _sweep_grid(multirun_yaml: Path) -> dict[str, list]:
     """Values of the swept axes in hydra.overrides.task, parsed by Hydra itself (lists, range, choice,
     quoting); overrides Hydra cannot expand without the config (glob) are left out."""
     try:
-        task = yaml.safe_load(multirun_yaml.read_text())["hydra"]["overrides"]["task"]
+        task = yaml.safe_load(read_text(multirun_yaml, MAX_SMALL))["hydra"]["overrides"]["task"]
         overrides = OverridesParser.create().parse_overrides([str(o) for o in task or []])
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, HydraException):
         return {}
@@ -213,10 +220,16 @@ def _sweep_grid(multirun_yaml: Path) -> dict[str, list]:
         if key not in AXES:
             continue
         try:
-            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
-            grid[key] = [int(v) if key == "seed" else str(v) for v in values]
+            values = override.sweep_iterator() if override.is_sweep_override() else iter([override.value()])
+            grid[key] = [int(v) if key == "seed" else str(v) for v in itertools.islice(values, MAX_GRID + 1)]
         except (HydraException, ValueError, TypeError):  # e.g. glob(), which needs the config group's options
             continue
+    if math.prod(len(v) for v in grid.values()) > MAX_GRID:
+        print(
+            f"warning: {multirun_yaml} asks for more than {MAX_GRID:,} jobs; jobs that never started are not listed.",
+            file=sys.stderr,
+        )
+        return {}
     return grid
 
 

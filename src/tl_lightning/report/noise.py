@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
 from tl_lightning.report.paired import ALPHA, holm, image_differences, sign_flip_p, which_test
 from tl_lightning.report.power import Resolution, resolution
@@ -137,7 +138,7 @@ def _question(a: Cell, b: Cell, axis: str) -> str:
 def _family_name(a: Cell, b: Cell, axis: str, view: str) -> str:
     question = _question(a, b, axis)
     if question not in QUESTIONS:
-        return f"the swept setting `{axis}`"
+        return f"the swept setting {code(axis)}"
     return QUESTIONS[question] + (f", with {view}" if view else "")
 
 
@@ -211,13 +212,14 @@ def _correctness(cell: Cell) -> tuple[list[str], list[tuple[int | None, list[boo
     for run in cell.runs:
         rows = run.predictions_last
         if rows is None:
-            return f"`{run.name}` has no val_predictions_last.csv (the last epoch's per-image predictions)"
+            return f"{code(run.name)} has no val_predictions_last.csv (the last epoch's per-image predictions)"
         correct = {r["path"]: r["true"] == r["pred"] for r in rows}
         if len(correct) != len(rows):
-            return f"`{run.name}`'s val_predictions_last.csv lists an image twice"
+            return f"{code(run.name)}'s val_predictions_last.csv lists an image twice"
         accuracy = sum(correct.values()) / len(correct)
         if abs(accuracy - run.metrics[KEY]) > 0.5 / len(correct):
-            return f"`{run.name}`'s val_predictions_last.csv gives {accuracy:.3f}, its {KEY} is {run.metrics[KEY]:.3f}"
+            name, saved = code(run.name), run.metrics[KEY]
+            return f"{name}'s val_predictions_last.csv gives {accuracy:.3f}, its {KEY} is {saved:.3f}"
         paths = paths or list(correct)
         if set(correct) != set(paths):
             return f"the runs of {cell.label} were scored on different val images"

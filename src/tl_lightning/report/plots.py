@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw
 
+from tl_lightning.files import atomic_write, is_regular
 from tl_lightning.report.groups import Cell
 
 THUMB = 128  # px per misclassified thumbnail
@@ -74,8 +77,11 @@ def confusion_figure(rows: list[dict], title: str) -> Figure:
     return fig
 
 
-def misclassified_grid(rows: list[dict], title: str, limit: int, cols: int = 4) -> Image.Image | None:
-    """Up to `limit` wrong val images captioned true / predicted (prob); None when none is wrong.
+def misclassified_grid(
+    rows: list[dict], title: str, limit: int, root: Path | None, cols: int = 4
+) -> Image.Image | None:
+    """Up to `limit` wrong val images captioned true / predicted (prob); None when none is wrong. Only images under
+    `root`/val (the run's data root) are drawn: a CSV row may name any file on disk, which the report must not show.
 
     Composed with PIL rather than matplotlib subplots: one image per run, ~50x faster to lay out.
     """
@@ -91,10 +97,13 @@ def misclassified_grid(rows: list[dict], title: str, limit: int, cols: int = 4) 
     draw.text((4, 4), f"{title}: misclassified val images{more}", fill="black")
     for i, row in enumerate(shown):
         x, y = (i % cols) * cell_w + 12, header + (i // cols) * cell_h
-        thumb = _thumbnail(Path(row["path"]))
+        path = Path(row["path"])
+        inside = root is not None and _under(path, root / "val")  # val images only, whatever the CSV says
+        thumb = _thumbnail(path) if inside else None
         if thumb is None:
             draw.rectangle((x, y, x + THUMB, y + THUMB), outline="gray")
-            draw.text((x + 8, y + THUMB // 2), "image not found", fill="gray")
+            why = "image not found" if inside else "not in data root/val" if root else "data root unrecorded"
+            draw.text((x + 8, y + THUMB // 2), why, fill="gray")
         else:
             grid.paste(thumb, (x, y))
         caption = f"{Path(row['path']).name[:22]}\ntrue {row['true']}, pred {row['pred']} ({float(row['prob']):.2f})"
@@ -102,8 +111,14 @@ def misclassified_grid(rows: list[dict], title: str, limit: int, cols: int = 4) 
     return grid
 
 
+def _under(path: Path, root: Path) -> bool:
+    """`path` is inside `root` once links and `..` are resolved (a link inside the root to a file outside is not)."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real != top and os.path.commonpath([real, top]) == top
+
+
 def _thumbnail(path: Path) -> Image.Image | None:
-    if not path.is_file():  # a CSV's path may name anything; devices and FIFOs would block the report
+    if not is_regular(path):  # a CSV's path may name anything; devices and FIFOs would block the report
         return None
     try:
         with Image.open(path) as image:
@@ -115,8 +130,12 @@ def _thumbnail(path: Path) -> Image.Image | None:
 
 
 def save(fig: Figure | Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The figure as a PNG, written atomically (files.atomic_write; the caller has refused a linked folder)."""
+    atomic_write(path, lambda f: _write_png(fig, f))
+
+
+def _write_png(fig: Figure | Image.Image, f: IO[bytes]) -> None:
     if isinstance(fig, Image.Image):
-        fig.save(path)
+        fig.save(f, format="png")
         return
-    fig.savefig(path, dpi=90)
+    fig.savefig(f, dpi=90, format="png")

@@ -9,29 +9,43 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from pathlib import Path
 
+from tl_lightning.files import read_text
+from tl_lightning.spreadsheet import unguard
+
+# Bounds on what the report reads from a run folder: a metrics.json of 10,000 epochs is under 2 MB, a predictions
+# CSV of 100,000 val images under 30 MB. A larger file (or a link to /dev/zero) is a bad run, not a MemoryError.
+MAX_JSON = 16 << 20
+MAX_CSV = 64 << 20
+MAX_SMALL = 1 << 20  # failure.txt, .hydra/*.yaml, multirun.yaml
+MAX_CLASSES = 1000  # ImageNet's count; the confusion table grows with its square
 PREDICTION_COLUMNS = ("path", "true", "pred", "prob")
 MAX_REASON = 200  # characters of a reason shown in a table cell
 SCALARS = (str, int, float, bool, type(None))
+# Arch and strategy names (torchvision model names, config group names) name cells, files and table rows: letters,
+# digits and `_.-` only, so no name from a run folder can carry Markdown, HTML or a path into the report.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class BadRun(Exception):
     """A run folder whose files the report cannot use; the message is the one-line reason."""
 
 
-def one_line(text: str, limit: int = MAX_REASON) -> str:
-    """Printable, single-line, table-safe text (no '|', which would split a markdown cell)."""
+def one_line(text: str, limit: int = MAX_REASON, keep_bars: bool = False) -> str:
+    """Printable, single-line, table-safe text (no '|', which would split a markdown cell, unless keep_bars: the
+    caller escapes it)."""
     text = re.sub(r"\s+", " ", "".join(ch if ch.isprintable() else " " for ch in text)).strip()
-    text = text.replace("|", "/")
+    text = text if keep_bars else text.replace("|", "/")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def read_metrics(path: Path) -> dict:
     """metrics.json as a dict whose keys the report uses have the types it expects."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, MAX_JSON))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise BadRun(f"metrics.json unreadable: {one_line(str(err), 80)}") from None
     if not isinstance(data, dict):
@@ -40,7 +54,7 @@ def read_metrics(path: Path) -> dict:
         raise BadRun("metrics.json has no validation epoch")
     for key in ("arch", "strategy"):  # they name cells, files and table rows
         value = data.get(key)
-        _check(data, key, value is None or (isinstance(value, str) and value and one_line(value) == value), "a name")
+        _check(data, key, value is None or is_name(value), "a name (letters, digits, _ . -)")
     for key in ("weights_source", "augmentation", "input_cache"):
         _check(data, key, data.get(key) is None or isinstance(data[key], str), "a string")
     for key in ("val_acc_last", "val_acc_best"):
@@ -66,18 +80,18 @@ def read_metrics(path: Path) -> dict:
 
 
 def read_predictions(path: Path) -> list[dict] | None:
-    """Rows of a val_predictions*.csv (path, true, pred, prob); None when the file is absent."""
-    if not path.is_file():
+    """Rows of a val_predictions*.csv (path, true, pred, prob), spreadsheet quoting undone; None when absent."""
+    if not os.path.lexists(path):
         return None
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path, MAX_CSV)
     except (OSError, UnicodeDecodeError) as err:
         raise BadRun(f"{path.name} unreadable: {one_line(str(err), 80)}") from None
     if "\x00" in text:
         raise BadRun(f"{path.name} is binary (NUL bytes), not a CSV")
     try:
         reader = csv.DictReader(io.StringIO(text))
-        rows = list(reader)
+        rows = [{k: unguard(v) if isinstance(v, str) else v for k, v in row.items()} for row in reader]
     except csv.Error as err:
         raise BadRun(f"{path.name} is not a valid CSV: {one_line(str(err), 80)}") from None
     if not set(PREDICTION_COLUMNS) <= set(reader.fieldnames or ()):
@@ -87,20 +101,27 @@ def read_predictions(path: Path) -> list[dict] | None:
     for number, row in enumerate(rows, start=2):
         if None in row or any(not row.get(c) for c in PREDICTION_COLUMNS) or not _is_probability(row["prob"]):
             raise BadRun(f"{path.name} line {number} is not path,true,pred,prob with prob in [0, 1]")
+    classes = {row[c] for row in rows for c in ("true", "pred")}
+    if len(classes) > MAX_CLASSES:
+        raise BadRun(f"{path.name} names {len(classes):,} classes, more than the {MAX_CLASSES:,} a report tabulates")
     return rows
 
 
 def read_failure(run_dir: Path) -> str | None:
     """The one-line error a failed job left in failure.txt (None if there is none)."""
     file = run_dir / "failure.txt"
-    if not file.is_file():
+    if not os.path.lexists(file):
         return None
     try:
-        text = file.read_text(encoding="utf-8", errors="replace")
+        text = read_text(file, MAX_SMALL, errors="replace")
     except OSError as err:
         return f"failure.txt unreadable: {one_line(str(err), 80)}"
     line = next((one_line(s) for s in text.splitlines() if s.strip()), "")
     return line or "failure.txt is empty"
+
+
+def is_name(value: object) -> bool:
+    return isinstance(value, str) and NAME.fullmatch(value) is not None
 
 
 def _check(data: dict, key: str, ok: bool, expected: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import Cell, Sweep, followers
 from tl_lightning.report.noise import KEY, RULE, SETTING_RULE, PairTest, family, verdict
 from tl_lightning.report.paired import ALPHA, MCNEMAR, SIGN_FLIP
@@ -126,7 +127,7 @@ def noise_table(sweep: Sweep) -> list[str]:
     if not tests:
         return ["No pair of measured cells to compare."]
     coupled = followers(sweep.root.varying)
-    swept = ", ".join(f"`{k}`" for k in sweep.root.varying if k not in coupled)
+    swept = ", ".join(code(k) for k in sweep.root.varying if k not in coupled)
     lines = [
         RULE + (" " + SETTING_RULE.format(swept) if swept else ""),
         "",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from tl_lightning.report.read import BadRun, read_failure, read_metrics, read_predictions
+from tl_lightning.files import read_text
+from tl_lightning.report.read import MAX_SMALL, BadRun, is_name, read_failure, read_metrics, read_predictions
 
 JOB_DIR = re.compile(r"^\d+_")  # Hydra's `<num>_<override_dirname>` job folders
 AXES = ("arch", "strategy", "seed")
@@ -84,6 +86,19 @@ class Run:
             return None
         return ("plain" if views == 1 else f"views-{views}") + " (inferred)"
 
+    @property
+    def data_root(self) -> Path | None:
+        """The data.root the run read its images from (metrics.json `data_root`; for older runs the data.root
+        override or a plain saved config value); None when unrecorded. Figures draw only images under its val/."""
+        recorded = (self.metrics or {}).get("data_root")
+        if recorded is None:
+            recorded = section(self.config, "data").get("root")
+            given = [o.partition("=")[2] for o in _overrides(self) if o.lstrip("+~").startswith("data.root=")]
+            recorded = given[-1] if given else recorded
+        if not isinstance(recorded, str) or not recorded or "${" in recorded:  # an unresolved interpolation
+            return None
+        return Path(recorded).expanduser()
+
     def figure_predictions(self) -> tuple[list[dict], str]:
         """The predictions the figures show and which epoch they are: the table's (last) epoch when recorded."""
         if self.predictions_last:
@@ -97,10 +112,11 @@ def read_run(path: Path) -> Run:
     run.config = hydra_config(path)
     failure = read_failure(path)
     metrics_file = path / "metrics.json"
-    if failure and (not metrics_file.is_file() or _older(metrics_file, path / "failure.txt")):
+    present = os.path.lexists(metrics_file)  # a FIFO or a link to a device is present, and read_metrics says what
+    if failure and (not present or _older(metrics_file, path / "failure.txt")):
         run.problem = f"failed: {failure}"
         return run
-    if not metrics_file.is_file():
+    if not present:
         run.problem = "no metrics.json (the job failed or is still running)"
         return run
     try:
@@ -125,7 +141,7 @@ def hydra_config(path: Path | None) -> dict:
     if file is None or not file.is_file():
         return {}
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yaml.safe_load(read_text(file, MAX_SMALL))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -139,7 +155,10 @@ def section(config: dict, key: str) -> dict:
 
 def _older(a: Path, b: Path) -> bool:
     """a was written before b (a failure after a finished attempt wins; a finished resume wins)."""
-    return a.stat().st_mtime < b.stat().st_mtime
+    try:
+        return a.stat().st_mtime < b.stat().st_mtime
+    except OSError:  # a dangling link: no finished attempt to prefer
+        return True
 
 
 def _settings(run: Run) -> tuple[dict, str]:
@@ -162,7 +181,7 @@ def _overrides(run: Run) -> list[str]:
         return run.metrics["overrides"]
     file = run.path / ".hydra" / "overrides.yaml"
     try:
-        data = yaml.safe_load(file.read_text()) if file.is_file() else None
+        data = yaml.safe_load(read_text(file, MAX_SMALL)) if file.is_file() else None
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         data = None
     if isinstance(data, list):
@@ -183,4 +202,5 @@ def _identity(path: Path) -> dict:
         key, _, value = item.partition("=")
         if key in AXES and value:
             ident[key] = int(value) if key == "seed" and value.lstrip("-").isdigit() else value
-    return ident
+    # A name that is not one (markup, a path) identifies nothing: the run is listed as of unknown arch/strategy.
+    return {k: v if (isinstance(v, int) if k == "seed" else is_name(v)) else None for k, v in ident.items()}

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from tl_lightning.files import atomic_open
+from tl_lightning.report.escape import md
 from tl_lightning.report.groups import format_setting, load_sweep
-from tl_lightning.report.read import one_line
 from tl_lightning.report.runs import Run
+from tl_lightning.report.write import check_outputs
+from tl_lightning.spreadsheet import guard
 
 HEAD = ("run", "status", "arch", "strategy", "seed", "weights", "augmentation")
 RESULTS = ("val_acc_best", "best_epoch", "val_acc_last", "trainable_params", "wall_s")
@@ -16,16 +19,19 @@ SHOWN_ELSEWHERE = {"arch", "strategy", "weights", "weights_sha256", "augmentatio
 
 def write_summary(sweep_dir: Path | str) -> list[dict]:
     sweep = load_sweep(Path(sweep_dir))
+    check_outputs(sweep.path)
     varying = [k for k in sweep.varying if k not in SHOWN_ELSEWHERE]
     columns = (*HEAD, *varying, *RESULTS)
     rows = [_row(run, varying) for run in sweep.runs]
-    with open(sweep.path / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    # Cells a spreadsheet would run as formulas (a setting `=HYPERLINK(...)`) start with a quote (spreadsheet.py).
+    with atomic_open(sweep.path / "summary.csv", "w", inside=sweep.path, newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([guard(c) for c in columns])
+        writer.writerows([guard(row[c]) for c in columns] for row in rows)
+    lines = ["| " + " | ".join(map(md, columns)) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in columns) + " |" for row in rows]
-    (sweep.path / "summary.md").write_text("\n".join(lines) + "\n")
+    with atomic_open(sweep.path / "summary.md", "w", inside=sweep.path, encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
     print(f"Sweep summary ({len(rows)} runs, {len(sweep.problems)} failed): {sweep.path / 'summary.md'}")
     return rows
 
@@ -53,4 +59,4 @@ def _status(problem: str) -> str:
 def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
-    return "" if value is None else one_line(str(value))
+    return "" if value is None else md(value)

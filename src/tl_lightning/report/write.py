@@ -4,24 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tl_lightning.files import atomic_open, refuse_links
 from tl_lightning.report.answers.freeze import answer_freeze
 from tl_lightning.report.answers.shuffle import answer_shuffle
 from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
 from tl_lightning.report.crossval import cv_section
-from tl_lightning.report.figures import clear_figures, curves_section, per_run_section
+from tl_lightning.report.escape import code, md
+from tl_lightning.report.figures import FIGURES, clear_figures, curves_section, per_run_section
 from tl_lightning.report.groups import Cell, Sweep, format_setting, load_sweep
 from tl_lightning.report.power import MARGIN
 from tl_lightning.report.readings import method_lines, noise_table
 from tl_lightning.report.stats import Estimate
 
 SHOWN = {"arch", "strategy", "augmentation"}  # settings with their own column
+OUTPUTS = ("summary.csv", "summary.md", "report.md", FIGURES)  # what the report writes into a sweep folder
+
+
+def check_outputs(sweep_dir: Path) -> None:
+    """OutputFolderError before anything is written if an output is a symbolic link (a planted `summary.csv ->
+    ~/thesis.txt` or `report_figures -> ~/Pictures`): the report never writes or deletes through one."""
+    for name in OUTPUTS:
+        refuse_links(sweep_dir / name, sweep_dir)
 
 
 def write_report(sweep_dir: Path | str, margin: float = MARGIN) -> Path:
     """Write SWEEP_DIR/report.md (and its figures); return the report's path. margin: the equivalence margin."""
     sweep = load_sweep(Path(sweep_dir))
     sweep.margin = margin
+    check_outputs(sweep.path)
     clear_figures(sweep)
     lines = [
         *_header(sweep),
@@ -34,7 +45,8 @@ def write_report(sweep_dir: Path | str, margin: float = MARGIN) -> Path:
         *per_run_section(sweep),
     ]
     path = sweep.path / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    with atomic_open(path, "w", inside=sweep.path, encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
     return path
 
 
@@ -43,7 +55,7 @@ def _header(sweep: Sweep) -> list[str]:
     size = ", ".join(map(str, sizes)) or "unknown"
     point = f" (one image = {100 / sizes[0]:.2f} accuracy points)" if len(sizes) == 1 else ""
     lines = [
-        f"# Sweep report: {sweep.path.name}",
+        f"# Sweep report: {md(sweep.path.name)}",
         "",
         f"{len(sweep.ok_runs)} finished runs, {len(sweep.problems)} missing or failed. Val set: {size} images{point}.",
         "",
@@ -57,7 +69,7 @@ def _header(sweep: Sweep) -> list[str]:
     old = [r.name for r in sweep.ok_runs if r.settings_source != "settings"]
     if old:
         lines += [
-            f"{len(old)} run(s) predate metrics.json `settings` ({', '.join(f'`{n}`' for n in old[:5])}"
+            f"{len(old)} run(s) predate metrics.json `settings` ({', '.join(code(n) for n in old[:5])}"
             f"{', ...' if len(old) > 5 else ''}): they are grouped by their Hydra overrides minus the seed; their "
             "weights, augmentation regime and steps per epoch are inferred from the saved config or unknown "
             "(shown as such).",
@@ -72,13 +84,13 @@ def _results(sweep: Sweep) -> list[str]:
         "## Results",
         "",
         "| arch | strategy | "
-        + "".join(f"{k} | " for k in extra)
+        + "".join(f"{md(k)} | " for k in extra)
         + "augmentation | seeds | val acc, last epoch | val acc, best epoch | best epoch | trainable params "
         "| wall time (s) |",
         "|---|---|" + "---|" * len(extra) + "---|---|---|---|---|---|---|",
     ]
     for cell in sweep.cells:
-        settings = [format_setting(k, cell.settings.get(k)) for k in extra]
+        settings = [md(format_setting(k, cell.settings.get(k))) for k in extra]
         lines.append("| " + " | ".join([cell.arch, cell.strategy, *settings, *_row(cell)]) + " |")
     for label in sweep.missing():
         lines.append("| " + " | ".join([*label.split("/", 1), *["—"] * (len(extra) + 7)]) + " |")
@@ -107,7 +119,7 @@ def _problems(sweep: Sweep) -> list[str]:
     if not sweep.problems and not missing_cells:
         return []
     lines = ["## Missing or failed runs", ""]
-    lines += [f"- `{r.name}`: {r.problem}" for r in sweep.problems]
+    lines += [f"- {code(r.name)}: {md(r.problem)}" for r in sweep.problems]
     if missing_cells:
         lines.append(f"- Cells without any finished run (shown as —): {', '.join(missing_cells)}")
     return [*lines, ""]

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from tl_lightning.run.atomic import atomic_open, atomic_write
+from tl_lightning.spreadsheet import guard_row
 
 
 def summarize(history: dict[str, list[float]], **extra: object) -> dict:
@@ -111,7 +112,9 @@ def write_predictions_csv(
         for (file, target), p in zip(samples, probs, strict=True):
             pred = int(p.argmax())
             extra = [split[0](file), *split[1].values()] if split else []
-            writer.writerow([file, class_names[target], class_names[pred], f"{float(p[pred]):.4f}", *extra])
+            # guard_row: a class folder named =HYPERLINK(...) stays text in a spreadsheet; the report unguards it.
+            row = [file, class_names[target], class_names[pred], f"{float(p[pred]):.4f}", *extra]
+            writer.writerow(guard_row(row))
 
 
 def grid_indices(n_samples: int, n_shown: int) -> list[int]:

@@ -30,6 +30,7 @@ def describe(
         "weights_source": weights_source(cfg.arch.name, cfg.arch.get("weights"), cfg.arch.get("weights_folder")),
         "augmentation": augmentation_text(regime, datamodule.image_size),
         "head": head_info(module),
+        "data_root": str(Path(datamodule.root).resolve()),  # the report draws only images under it
     }
 
 

@@ -3,6 +3,7 @@ OmegaConf into a typed dataclass, with `--help`, and user errors printed as one 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,34 @@ def existing_file(key: str, value: str) -> Path:
     if not path.is_file():
         raise UsageError(f"{key}={value}: no such file")
     return path
+
+
+def output_file(key: str, value: str) -> Path:
+    """The file a tool will write, checked before any work: not a folder, and its nearest existing folder is a
+    writable folder (the missing ones are created at the end)."""
+    path = Path(value).expanduser()
+    if not value or path.is_dir():
+        raise UsageError(f"{key}={value}: is a folder; give a file name, e.g. {key}={path / 'predictions.csv'}")
+    _writable_folder(key, value, path.parent)
+    return path
+
+
+def output_folder(key: str, value: Path) -> Path:
+    """The folder a tool will write into, checked before any work the same way."""
+    if value.exists() and not value.is_dir():
+        raise UsageError(f"{key}={value}: is a file, not a folder; give a folder (it is created if absent)")
+    _writable_folder(key, str(value), value)
+    return value
+
+
+def _writable_folder(key: str, value: str, folder: Path) -> None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{key}={value}: {existing} is a file, not a folder, so nothing can be written under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{key}={value}: the folder {existing} is not writable; choose another output path")
 
 
 def device(key: str, value: str) -> torch.device:

@@ -11,15 +11,21 @@ examples:
   python -m tl_lightning.export ckpt=outputs/runs/.../checkpoints/best.ckpt
   python -m tl_lightning.export ckpt=... out=exported/ formats=torchscript
 
-Writes model.ts, model.onnx and model.json (class names and preprocessing). Both models take a normalized
-NCHW float batch (see model.json) and return the main logits. ONNX needs the `export` extra (onnx,
-onnxscript; onnxruntime for the check).
+Writes model.ts, model.onnx and model.json (class names, preprocessing, and the sha256 of each model file it
+describes). Both models take a normalized NCHW float batch (see model.json) and return the main logits. ONNX
+needs the `export` extra (onnx, onnxscript; onnxruntime for the check).
+
+Every file is written atomically (a kill or a full disk keeps the previous file, never a truncated one), the
+models before model.json. A folder holding a model file of a format not being exported (model.ts from an earlier
+export beside a new model.onnx) is refused before any work: model.json would not describe it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+import os
 import sys
 import warnings
 from dataclasses import dataclass
@@ -29,11 +35,13 @@ import torch
 import torch.nn as nn
 
 from tl_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD, val_resize_size
+from tl_lightning.files import atomic_open, atomic_path
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.checkpoint import load_module
-from tl_lightning.tools.cli import UsageError, existing_file, run_tool
+from tl_lightning.tools.cli import UsageError, existing_file, output_folder, run_tool
 
 FORMATS = ("torchscript", "onnx")
+FILES = {"torchscript": "model.ts", "onnx": "model.onnx"}
 # Accepted max |Δlogit| / max(1, max |logit|): float32 kernels of torch and onnxruntime differ by
 # ~1e-6 relative, and logits of untrained nets reach 1e6, so an absolute bound would misfire.
 TOLERANCE = 1e-4
@@ -85,7 +93,8 @@ def export_torchscript(module: TransferLearningModule, path: Path) -> Path:
         # torch >= 2.10 marks TorchScript deprecated; it is still the format the issue asks for.
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(wrapper, example_input(module), check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files={"tl_lightning.json": json.dumps(metadata(module))})
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp), _extra_files={"tl_lightning.json": json.dumps(metadata(module))})
     return path
 
 
@@ -107,7 +116,8 @@ def export_onnx(module: TransferLearningModule, path: Path) -> Path:
     )
     for key, value in metadata(module).items():
         program.model.metadata_props[key] = json.dumps(value)
-    program.save(str(path), external_data=False)  # < 2 GB for every arch here: keep one file
+    with atomic_path(path) as tmp:
+        program.save(str(tmp), external_data=False)  # < 2 GB for every arch here: keep one file
     return path
 
 
@@ -145,13 +155,36 @@ def logit_mismatch(
     return diffs
 
 
+def stale_siblings(out_dir: Path, formats: tuple[str, ...]) -> None:
+    """UsageError if `out_dir` holds a model file of a format not being exported: beside the new model.json it
+    would pass for the current model."""
+    stale = [FILES[f] for f in FORMATS if f not in formats and os.path.lexists(out_dir / FILES[f])]
+    if stale:
+        raise UsageError(
+            f"out={out_dir} holds {', '.join(stale)} from an earlier export, which the new model.json would not "
+            f"describe: export formats={','.join(FORMATS)} to replace all, remove {', '.join(stale)}, or choose "
+            f"another out folder"
+        )
+
+
 def export(module: TransferLearningModule, out_dir: Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Path]:
-    """Write model.json and the requested formats into `out_dir`; return {format: path}."""
+    """Write the requested formats, then model.json naming them with their sha256, into `out_dir`; return
+    {format: path}."""
     module = module.cpu().eval()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "model.json").write_text(json.dumps(metadata(module), indent=2))
-    writers = {"torchscript": (export_torchscript, "model.ts"), "onnx": (export_onnx, "model.onnx")}
-    return {fmt: writers[fmt][0](module, out_dir / writers[fmt][1]) for fmt in formats}
+    writers = {"torchscript": export_torchscript, "onnx": export_onnx}
+    exported = {fmt: writers[fmt](module, out_dir / FILES[fmt]) for fmt in formats}
+    files = {path.name: _sha256(path) for path in exported.values()}
+    with atomic_open(out_dir / "model.json", "w", encoding="utf-8") as f:
+        f.write(json.dumps({**metadata(module), "files": files}, indent=2))
+    return exported
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _run(args: ExportArgs) -> int:
@@ -159,8 +192,10 @@ def _run(args: ExportArgs) -> int:
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     if not formats or any(f not in FORMATS for f in formats):
         raise UsageError(f"formats={args.formats}: choose from {', '.join(FORMATS)} (comma-separated)")
+    out_dir = output_folder("out", Path(args.out).expanduser() if args.out else ckpt.parent)
+    stale_siblings(out_dir, formats)
     module = load_module(ckpt, "ckpt")
-    exported = export(module, Path(args.out) if args.out else ckpt.parent, formats)
+    exported = export(module, out_dir, formats)
     diffs = logit_mismatch(module, exported, example_input(module))
     for fmt, path in exported.items():
         check = "not checked: onnxruntime is not installed" if diffs[fmt] is None else f"{diffs[fmt]:.2e}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path, PurePath
 
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import Cell, Sweep
 
 # torchvision's ImageNet-1k class names, one a line in index order (torchvision.models._meta._IMAGENET_CATEGORIES)
@@ -79,12 +80,12 @@ def imagenet_fact(sweep: Sweep) -> str | None:
     matches = [(n, m) for n in names if (m := imagenet_match(n))]
     if not matches:
         return None
-    listed = " and ".join(f"`{m[0]}` (index {m[1]})" for _, m in matches)
+    listed = " and ".join(f"{code(m[0])} (index {m[1]})" for _, m in matches)
     text = f"ImageNet-1k has the class{'es' if len(matches) > 1 else ''} {listed}"
     others = [n for n in names if not imagenet_match(n)]
     if others:
         verb = "is not an ImageNet-1k class name" if len(others) == 1 else "are not ImageNet-1k class names"
-        text += f" (the dataset's {', '.join(f'`{n}`' for n in others)} {verb})"
+        text += f" (the dataset's {', '.join(code(n) for n in others)} {verb})"
     return text
 
 
@@ -95,7 +96,7 @@ def regime_words(regime: str | None) -> str:
     if base.startswith("views-"):
         text = f"{base.removeprefix('views-')} cached augmented views of every train image"
     else:
-        text = REGIMES.get(base, f"the regime `{base}`")
+        text = REGIMES.get(base, f"the regime {code(base)}")
     return text + (" (inferred from input_cache)" if regime.endswith("(inferred)") else "")
 
 
@@ -113,7 +114,7 @@ def weights_argument(sweep: Sweep, cells: list[Cell]) -> str:
     """What the frozen features are, per kind of weights; the ImageNet-classes fact only where the dataset's class
     names are ImageNet class names and only for ImageNet weights (outright) or a file (conditionally)."""
     fact = imagenet_fact(sweep)
-    names = ", ".join(f"`{n}`" for n in class_names(sweep)) or "unrecorded"
+    names = ", ".join(code(n) for n in class_names(sweep)) or "unrecorded"
     parts = []
     for weights in dict.fromkeys(c.weights for c in cells):
         labels = ", ".join(c.label for c in cells if c.weights == weights)
@@ -134,7 +135,7 @@ def weights_argument(sweep: Sweep, cells: list[Cell]) -> str:
             parts.append(f"the weights of {labels} are not recorded: whether their features are ImageNet's is unknown")
         else:
             parts.append(
-                f"{labels} loaded the weights file `{PurePath(weights).name}`{sha_text(cells, weights)}"
+                f"{labels} loaded the weights file {code(PurePath(weights).name)}{sha_text(cells, weights)}"
                 + (f"; {fact}, which matters only if that file holds ImageNet weights" if fact else "")
             )
     return "; ".join(parts)
@@ -148,7 +149,7 @@ def frozen_source(cell: Cell) -> str:
         return "its frozen random features (arch.weights=none), i.e. the architecture, not pretraining"
     if cell.weights is None:
         return "its frozen features (weights not recorded)"
-    return f"its frozen features from `{PurePath(cell.weights).name}` (ImageNet's only if that file holds them)"
+    return f"its frozen features from {code(PurePath(cell.weights).name)} (ImageNet's only if that file holds them)"
 
 
 def sha_text(cells: list[Cell], weights: str) -> str:

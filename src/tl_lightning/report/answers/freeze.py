@@ -13,6 +13,7 @@ from tl_lightning.report.answers.common import (
     train_size,
     weights_argument,
 )
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import Cell, Sweep
 from tl_lightning.report.noise import KEY, PairTest, verdict
 from tl_lightning.report.readings import describe_diff
@@ -82,7 +83,7 @@ def _freeze_background(sweep: Sweep, pairs: list[tuple[Cell, Cell]], verdicts: l
     baseline = majority_baseline(sweep)
     if baseline:
         text += f", against a majority-class baseline of {baseline[1]}/{baseline[2]} = {baseline[1] / baseline[2]:.3f}"
-        text += f" (always answering `{baseline[0]}`)"
+        text += f" (always answering {code(baseline[0])})"
     return text + "."
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from tl_lightning.report.escape import code
 from tl_lightning.report.groups import Sweep
 from tl_lightning.report.runs import Run
 
@@ -28,10 +29,10 @@ def _class_order_lines(runs: list[Run]) -> list[str]:
     if run is None:
         return ["No val_predictions.csv was found, so the file order cannot be shown from the runs."]
     blocks = _blocks([row["true"] for row in run.predictions])
-    spans = ", ".join(f"rows {s}–{e} are `{c}`" for c, s, e in blocks)
+    spans = ", ".join(f"rows {s}–{e} are {code(c)}" for c, s, e in blocks)
     return [
         f"ImageFolder lists images class by class, in sorted folder order. The {len(run.predictions)} val "
-        f"images of `{run.name}` (val_predictions.csv, loader order) show it: {spans}."
+        f"images of {code(run.name)} (val_predictions.csv, loader order) show it: {spans}."
     ]
 
 
@@ -68,7 +69,7 @@ def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
     ordered = [c for c, k in counts.items() for _ in range(k)]
     single = sum(len(set(ordered[i : i + s])) == 1 for i, s in zip(range(0, total, batch), sizes, strict=False))
     expected = sum(_p_single_class(counts, s) for s in sizes)
-    listing = ", ".join(f"`{c}` {k}" for c, k in counts.items())
+    listing = ", ".join(f"{code(c)} {k}" for c, k in counts.items())
     mixed = "so most steps see both classes" if expected < n_batches / 2 else "still many, at this batch size"
     cut = f"{n_batches} batches"
     if dropped:
@@ -79,8 +80,8 @@ def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
     return (
         f"The {source} holds {listing} ({total} images). Cut in file order into batches of {batch}, that is "
         f"{cut}. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
-        f"`{ordered[0]}` block first: consecutive SGD steps would each push toward one class and the epoch would "
-        f"end on a run of `{ordered[-1]}` steps. Shuffled, a batch is single-class only by chance: "
+        f"{code(ordered[0])} block first: consecutive SGD steps would each push toward one class and the epoch would "
+        f"end on a run of {code(ordered[-1])} steps. Shuffled, a batch is single-class only by chance: "
         f"{expected:.1f} of {n_batches} expected, {mixed}, and the classes interleave across steps. That is why "
         f"the train loader shuffles (the val loader need not: accuracy does not depend on order)."
     )
