@@ -73,12 +73,12 @@ class ImageFolderDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         # Fails here, before any training, on bad files and on a bad layout (e.g. differing class folders).
-        scan = check_dataset(self.root, self.on_bad_image, self.max_image_pixels)
+        side = val_resize_size(self.image_size)  # both pipelines resize the shorter side to it before the crop
+        scan = check_dataset(self.root, self.on_bad_image, self.max_image_pixels, resize_side=side)
         files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
         train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
         val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)
         if self.decode_once:
-            side = val_resize_size(self.image_size)
             train = DecodedImages(train, side, train.transform, self.memory_limit_mb)
             val = DecodedImages(val, side, val.transform, self.memory_limit_mb)
         self.train_set, self.val_set = train, val

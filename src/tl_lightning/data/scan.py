@@ -16,20 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tl_lightning.data.cache import cache_dir
-from tl_lightning.data.images import MAX_IMAGE_PIXELS, image_problem
+from tl_lightning.data.images import MAX_IMAGE_PIXELS, header_problem, image_problem
 from tl_lightning.data.layout import LAYOUT, SPLITS, DatasetError
+from tl_lightning.data.overlap import SplitOverlapError, overlap_report, split_overlap
 
 ON_BAD_IMAGE = ("error", "skip")
 # Bump when image_problem changes what it accepts, so old cached verdicts are not reused.
-SCAN_VERSION = 2
+SCAN_VERSION = 3
+# An error names this many files and counts the rest: 20,000 bad files must not make a 2 MB message.
+SHOWN_FILES = 20
 
 
 class BadImagesError(DatasetError):
     """Some files in the class folders cannot be decoded."""
-
-
-class SplitOverlapError(DatasetError):
-    """Files of val/ are also in train/ (the same file, or the same bytes): val accuracy would be train accuracy."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +43,20 @@ class ScanResult:
         return Path(os.path.relpath(path, self.root)).as_posix() not in self.bad
 
 
-def check_dataset(root: str | Path, on_bad_image: str = "error", max_pixels: int = MAX_IMAGE_PIXELS) -> ScanResult:
-    """Validate `root` for training; raise (error) or warn and drop (skip) undecodable files.
+def check_dataset(
+    root: str | Path, on_bad_image: str = "error", max_pixels: int = MAX_IMAGE_PIXELS, resize_side: int | None = None
+) -> ScanResult:
+    """Validate `root` for training; raise (error) or warn and drop (skip) unusable files. `resize_side`: the
+    shorter side images are resized to before being stored, when known (their stored size is limited too).
 
     `on_bad_image` is validated with the rest of the config (run.config); anything but "skip" raises.
     """
     root = Path(root)
     classes = check_layout(root)
     files = list_files(root, classes)
-    bad, overlap = scan_files(root, files, max_pixels)
+    bad, overlap = scan_files(root, files, max_pixels, resize_side)
     if overlap:
-        raise SplitOverlapError(_overlap_report(root, overlap))
+        raise SplitOverlapError(overlap_report(root, overlap))
     result = ScanResult(root, classes, len(files), bad)
     if result.bad and on_bad_image != "skip":
         raise BadImagesError(_bad_report(result))
@@ -139,37 +141,23 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[str, tuple[int, ...
     return files
 
 
-def scan_files(root: Path, files: list, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[dict[str, str], list[list[str]]]:
-    """(undecodable files -> reason, groups of train/val files that are one file or hold the same bytes),
-    from the cache when this exact file set was scanned before with the same limit."""
+def scan_files(
+    root: Path, files: list, max_pixels: int = MAX_IMAGE_PIXELS, resize_side: int | None = None
+) -> tuple[dict[str, str], list[list[str]]]:
+    """(unusable files -> reason, groups of train/val files that are one file or hold the same bytes).
+
+    Only the decode verdicts come from the cache (when this exact file set was scanned before with the same
+    limit): the size checks and the split overlap are redone every run, so an edited cache cannot switch
+    them off, and a cached verdict can only add bad files, never vouch for one."""
     cache = _cache_file(root, files, max_pixels)
-    if (cached := _read_cache(cache)) is not None:
-        return cached
-    bad = {rel: problem for rel, _ in files if (problem := image_problem(root / rel, max_pixels))}
-    overlap = _split_overlap(root, [rel for rel, _ in files if rel not in bad])
-    _write_cache(cache, bad, overlap)
-    return bad, overlap
-
-
-def _split_overlap(root: Path, good: list[str]) -> list[list[str]]:
-    # Same real path (a symlinked split or file) or same bytes: either way val would measure training images.
-    groups: dict[str, list[str]] = {}
-    for rel in good:
-        path = root / rel
-        groups.setdefault(f"path:{path.resolve()}", []).append(rel)
-        groups.setdefault(f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}", []).append(rel)
-    found = {tuple(g) for g in groups.values() if len({rel.split("/")[0] for rel in g}) > 1}
-    return sorted(list(g) for g in found)
-
-
-def _overlap_report(root: Path, overlap: list[list[str]]) -> str:
-    shown = "\n".join(f"  {' = '.join(group)}" for group in overlap[:10])
-    more = f"\n  ... and {len(overlap) - 10} more" if len(overlap) > 10 else ""
-    return (
-        f"{len(overlap)} file(s) under data.root={root} are in both train/ and val/ (the same file through a "
-        f"symbolic link, or identical bytes), so val accuracy would partly measure training images:\n{shown}{more}\n"
-        f"Remove each from one of the splits (or point val/ at a separate folder)."
-    )
+    decoded = _read_cache(cache)
+    if decoded is None:
+        decoded = {rel: problem for rel, _ in files if (problem := image_problem(root / rel, max_pixels))}
+        _write_cache(cache, decoded)
+    bad = {rel: problem for rel, _ in files if (problem := header_problem(root / rel, max_pixels, resize_side))}
+    listed = {rel for rel, _ in files}
+    bad |= {rel: why for rel, why in decoded.items() if rel in listed and rel not in bad and isinstance(why, str)}
+    return bad, split_overlap(root, [(rel, identity) for rel, identity in files if rel not in bad])
 
 
 def _cache_file(root: Path, files: list, max_pixels: int) -> Path:
@@ -178,27 +166,29 @@ def _cache_file(root: Path, files: list, max_pixels: int) -> Path:
     return cache_dir() / "scan" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 
-def _read_cache(path: Path) -> tuple[dict[str, str], list[list[str]]] | None:
+def _read_cache(path: Path) -> dict[str, str] | None:
     try:
-        cached = json.loads(path.read_text())
-        bad, overlap = cached["bad"], cached["overlap"]
+        bad = json.loads(path.read_text())["bad"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return (bad, overlap) if isinstance(bad, dict) and isinstance(overlap, list) else None
+    return bad if isinstance(bad, dict) else None
 
 
-def _write_cache(path: Path, bad: dict[str, str], overlap: list[list[str]]) -> None:
+def _write_cache(path: Path, bad: dict[str, str]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"bad": bad, "overlap": overlap}))
+        tmp.write_text(json.dumps({"bad": bad}))
         tmp.replace(path)  # concurrent sweep jobs never read half a file
     except OSError:
         pass  # an unwritable cache only costs a rescan next time
 
 
 def _bad_report(result: ScanResult) -> str:
-    lines = [f"  {result.root / rel}: {reason}" for rel, reason in sorted(result.bad.items())]
+    found = sorted(result.bad.items())
+    lines = [f"  {result.root / rel}: {reason}" for rel, reason in found[:SHOWN_FILES]]
+    if len(found) > SHOWN_FILES:
+        lines.append(f"  ... and {len(found) - SHOWN_FILES:,} more")
     return (
         f"{len(result.bad)} of {result.num_files} files under data.root={result.root} cannot be used:\n"
         + "\n".join(lines)
