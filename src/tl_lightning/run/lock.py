@@ -21,11 +21,16 @@ class RunFolderBusyError(UserError):
     """Another process is training into this run folder."""
 
 
+# Folders (absolute paths) whose lock this process holds: taking it again (run_task, then train) is a no-op.
+_HELD: set[str] = set()
+
+
 @contextmanager
 def run_folder_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on `folder` for the run. The OS releases it when the process dies, even by kill -9,
     so a killed run never leaves a stale lock behind. Only the launching process (DDP rank 0) takes it."""
-    if fcntl is None or not _is_launcher():
+    key = os.path.abspath(folder)
+    if fcntl is None or not _is_launcher() or key in _HELD:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -34,16 +39,42 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            raise RunFolderBusyError(
-                f"Run folder {folder} is in use by {holder}: two runs in one folder would mix their checkpoints "
-                f"and artifacts. Wait for it to finish, or give this run its own hydra.run.dir / hydra.sweep.dir."
-            ) from None
+            raise RunFolderBusyError(busy_message(folder, lock.read().strip())) from None
         lock.seek(0)
         lock.truncate()
         lock.write(f"pid {os.getpid()}\n")
         lock.flush()
-        yield
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+
+
+def lock_holder(folder: Path) -> str | None:
+    """Who holds `folder`'s run lock ("pid N"), or None when nobody does; creates nothing."""
+    if fcntl is None or os.path.abspath(folder) in _HELD:
+        return None
+    try:
+        lock = open(folder / LOCK_NAME)  # noqa: SIM115 - closed below on every path
+    except OSError:
+        return None  # no lock file (or no folder): nobody holds it
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return lock.read().strip() or "another process"
+        except OSError:
+            return None
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return None
+
+
+def busy_message(folder: Path, holder: str) -> str:
+    return (
+        f"Run folder {folder} is in use by {holder or 'another process'}: two runs in one folder would mix their "
+        f"checkpoints and artifacts. Wait for it to finish, or give this run its own hydra.run.dir / hydra.sweep.dir."
+    )
 
 
 def _is_launcher() -> bool:
