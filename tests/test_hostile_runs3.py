@@ -9,9 +9,18 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from PIL import Image
+
 import tl_lightning
+from conftest import write_image_folder
 from test_resume import cli_overrides
 from test_sweep import tiny_sweep
+from tl_lightning.conf import CONF_DIR
+from tl_lightning.run.prepare import InputsError, prepare_sweep
+from tl_lightning.run.schema import register_schema
 
 SRC = Path(tl_lightning.__file__).resolve().parents[1]  # the source under test, also in the subprocesses
 TESTS = Path(__file__).resolve().parent
@@ -105,3 +114,27 @@ def test_two_sweeps_into_one_folder_each_report_their_own_jobs(tiny_data, tmp_pa
     assert len(runs) == 2
     for run in runs:
         assert (run / "metrics.json").is_file() and not (run / "failure.txt").exists(), run.name
+
+
+def _sweep_config(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    register_schema()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+def test_a_sweep_does_not_download_into_a_data_root_that_is_likely_a_typo(tmp_path, archive):
+    url, _ = archive
+    typo = tmp_path / "hymenoptera_dta"
+    config = _sweep_config([f"data.root={typo}", f"data.url={url}", "arch.weights=none"])
+    with pytest.raises(InputsError, match="is downloaded automatically only into the default data.root"):
+        prepare_sweep(config)
+    assert not typo.exists()
+
+
+def test_a_sweep_checks_images_against_its_own_pixel_limit(tmp_path):
+    root = write_image_folder(tmp_path / "data", {"train": 1, "val": 1})
+    Image.new("L", (6500, 6500)).save(root / "train" / "ants" / "big.png")  # 42 M pixels, a few kB
+    prepare_sweep(_sweep_config([f"data.root={root}", "data.max_image_pixels=50000000", "arch.weights=none"]))
+    with pytest.raises(InputsError, match="big.png: declares 6500x6500"):
+        prepare_sweep(_sweep_config([f"data.root={root}", "arch.weights=none"]))
