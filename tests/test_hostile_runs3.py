@@ -138,3 +138,10 @@ def test_a_sweep_checks_images_against_its_own_pixel_limit(tmp_path):
     prepare_sweep(_sweep_config([f"data.root={root}", "data.max_image_pixels=50000000", "arch.weights=none"]))
     with pytest.raises(InputsError, match="big.png: declares 6500x6500"):
         prepare_sweep(_sweep_config([f"data.root={root}", "arch.weights=none"]))
+
+
+def test_a_sweep_downloads_from_its_own_data_url(tmp_path):
+    url = (tmp_path / "mirror" / "hymenoptera_data.zip").as_uri()  # absent: the download fails, naming it
+    config = _sweep_config([f"data.root={tmp_path / 'data'}", "data.download=true", f"data.url={url}"])
+    with pytest.raises(InputsError, match=f"the download from {url} failed"):
+        prepare_sweep(config)

@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.data.download import ensure_dataset
+from tl_lightning.data.download import URL, ensure_dataset
 from tl_lightning.data.images import MAX_IMAGE_PIXELS
 from tl_lightning.data.scan import check_dataset
 from tl_lightning.errors import UserError
@@ -60,7 +60,8 @@ def prepare_sweep(config: DictConfig) -> None:
     problems = []
     try:
         # "auto" stays "auto" (only the default root is downloaded into); bool("auto") would be True
-        root = ensure_dataset(Path(config.data.root), download=config.data.get("download", "auto"))
+        download, url = config.data.get("download", "auto"), config.data.get("url", URL)  # the jobs' own settings
+        root = ensure_dataset(Path(config.data.root), download=download, url=url)
         limit = config.data.get("max_image_pixels", MAX_IMAGE_PIXELS)  # the jobs' own limit, not the default
         check_dataset(root, config.data.get("on_bad_image", "error"), limit)
     except UserError as err:
