@@ -223,3 +223,14 @@ def test_an_edited_scan_cache_cannot_vouch_for_a_huge_image(tmp_path, cache):
     assert _edit_caches(cache, bad={}) >= 1
     with pytest.raises(BadImagesError, match="big.png: declares 3000x3000"):
         check_dataset(root, max_pixels=1_000_000)
+
+
+def test_a_32_bit_integer_tiff_beyond_16_bits_is_a_bad_file_not_white(tmp_path, cache):
+    root = write_image_folder(tmp_path / "data", {"train": 1, "val": 1})
+    Image.fromarray(np.linspace(0, 1_000_000, 600).reshape(20, 30).astype(np.int32)).save(
+        root / "val" / "ants" / "i.tif"
+    )
+    with pytest.raises(BadImagesError, match=r"i.tif: 32-bit integer pixels span \[0, 1000000\], beyond 16 bits"):
+        check_dataset(root)
+    with pytest.raises(ValueError, match="beyond 16 bits"):
+        load_rgb(root / "val" / "ants" / "i.tif")

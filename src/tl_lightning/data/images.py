@@ -20,10 +20,10 @@ MAX_IMAGE_PIXELS = 40_000_000
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """8-bit RGB from grayscale, CMYK, RGBA, palette (GIF), 16-bit and [0, 1] float images; alpha over white."""
+    if (problem := range_problem(image)) is not None:
+        raise ValueError(problem)
     if image.mode == "F":
         # convert("RGB") truncates floats to integers: a [0, 1] image would come out all black.
-        if (problem := float_problem(image)) is not None:
-            raise ValueError(problem)
         image = Image.fromarray(np.rint(np.asarray(image, dtype=np.float64) * 255).astype(np.uint8), mode="L")
     if image.mode in _WIDE_MODES:
         wide = np.asarray(image, dtype=np.int64)
@@ -36,9 +36,19 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def float_problem(image: Image.Image) -> str | None:
-    """Why a 32-bit float image cannot be read as pixel intensities, or None. Only [0, 1] has one meaning
-    (full black to full white); other ranges (0-255, depth maps, HDR) would need a guess."""
+def range_problem(image: Image.Image) -> str | None:
+    """Why a 32-bit image cannot be read as pixel intensities, or None. Floats: only [0, 1] has one meaning
+    (full black to full white); other ranges (0-255, depth maps, HDR) would need a guess. Integers (PIL's
+    mode I, also 16-bit PNGs): 0-65535, as 16 bits; larger values would be clipped to white."""
+    if image.mode == "I":
+        values = np.asarray(image)
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 65535:
+            return (
+                f"32-bit integer pixels span [{low}, {high}], beyond 16 bits (0-65535): convert it to an 8- or "
+                f"16-bit image"
+            )
+        return None
     if image.mode != "F":
         return None
     values = np.asarray(image, dtype=np.float64)
@@ -84,7 +94,7 @@ def image_problem(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> str | None:
                 return too_big
             image.draft("RGB", _CHECK_SIZE)  # JPEG only; other formats ignore it
             image.load()
-            return float_problem(image)
+            return range_problem(image)
     except UnidentifiedImageError:
         return "not an image PIL can read"
     except Image.DecompressionBombError as err:  # Pillow's own bound (2 x 89 M pixels), checked when opening
