@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from tl_lightning.errors import BAD_INPUT_EXIT
 from tl_lightning.run.atomic import atomic_write
-from tl_lightning.run.lock import LOCK_NAME, busy_message, lock_holder
+from tl_lightning.run.lock import LOCK_NAME, busy_message, is_launcher, lock_holder
 
 # .hydra/ files larger than this are not Hydra's (a few kB each); they are left alone rather than held in RAM.
 _MAX_RECORD_BYTES = 1 << 20
@@ -44,6 +44,8 @@ class RunFolderGuard(Callback):
     """Hydra callback: refuse a run folder in use before Hydra writes into it; record what it holds."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not is_launcher():  # a DDP rank that Lightning started into the launcher's (locked) run folder
+            return
         try:
             folder = Path(os.path.abspath(str(config.hydra.run.dir)))
         except Exception:  # an interpolation that does not resolve yet: Hydra reports it; nothing is removed later

@@ -30,7 +30,7 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on `folder` for the run. The OS releases it when the process dies, even by kill -9,
     so a killed run never leaves a stale lock behind. Only the launching process (DDP rank 0) takes it."""
     key = os.path.abspath(folder)
-    if fcntl is None or not _is_launcher() or key in _HELD:
+    if fcntl is None or not is_launcher() or key in _HELD:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,6 +77,6 @@ def busy_message(folder: Path, holder: str) -> str:
     )
 
 
-def _is_launcher() -> bool:
+def is_launcher() -> bool:
     # DDP ranks other than 0 run this code too, with the launcher's lock held: they must not take it.
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
