@@ -145,3 +145,12 @@ def test_a_sweep_downloads_from_its_own_data_url(tmp_path):
     config = _sweep_config([f"data.root={tmp_path / 'data'}", "data.download=true", f"data.url={url}"])
     with pytest.raises(InputsError, match=f"the download from {url} failed"):
         prepare_sweep(config)
+
+
+def test_a_fifo_planted_as_the_run_lock_is_named_not_a_traceback_or_a_hang(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / ".tl-run.lock")
+    code, output = finish(start([f"data.root={tiny_data}", f"hydra.run.dir={run}"], tmp_path), timeout=120)
+    assert code == 2 and f"error: {run / '.tl-run.lock'} is not a regular file" in output, output[-3000:]
+    assert "Traceback" not in output

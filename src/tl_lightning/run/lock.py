@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +35,10 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_NAME, "a+") as lock:
+    path = folder / LOCK_NAME
+    if path.exists() and not path.is_file():  # a FIFO or device planted there: no lock file of this package
+        raise UserError(f"{path} is not a regular file, so it cannot be this run folder's lock: remove it.")
+    with open(path, "a+") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -52,18 +56,20 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
 
 
 def lock_holder(folder: Path) -> str | None:
-    """Who holds `folder`'s run lock ("pid N"), or None when nobody does; creates nothing."""
+    """Who holds `folder`'s run lock ("pid N"), or None when nobody does; creates nothing, never blocks."""
     if fcntl is None or os.path.abspath(folder) in _HELD:
         return None
-    try:
-        lock = open(folder / LOCK_NAME)  # noqa: SIM115 - closed below on every path
+    try:  # O_NONBLOCK: a FIFO planted as the lock file must not hang the run
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None  # no lock file (or no folder): nobody holds it
-    with lock:
+    with os.fdopen(fd, "rb") as lock:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # not a lock this package wrote; run_folder_lock decides
         try:
             fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return lock.read().strip() or "another process"
+            return lock.read(200).decode(errors="replace").strip() or "another process"
         except OSError:
             return None
         fcntl.flock(lock, fcntl.LOCK_UN)
