@@ -71,3 +71,20 @@ class PauseInFrozenPass(L.Callback):
             raise RuntimeError("PauseInFrozenPass: not killed within 120 s")
 
         feature_cache.capture_inputs = parked
+
+
+class WaitFor(L.Callback):
+    """When training starts in a run folder named TL_TEST_WAIT_IN* (a sweep's job-number prefix, e.g. "0_"):
+    write <run dir>/waiting, then wait until the file TL_TEST_GO exists (at most 300 s) and go on. Read from
+    the environment, so no path ends up in a sweep's job folder names."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        run_dir = Path(trainer.default_root_dir)
+        if not run_dir.name.startswith(os.environ.get("TL_TEST_WAIT_IN", "")):
+            return
+        (run_dir / "waiting").touch()
+        go, deadline = Path(os.environ["TL_TEST_GO"]), time.monotonic() + 300
+        while not go.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"WaitFor: {go} did not appear within 300 s")
+            time.sleep(0.05)

@@ -6,6 +6,8 @@ keeps its traceback.
 
 from __future__ import annotations
 
+BAD_INPUT_EXIT = 2  # the exit status of a run or tool refused for bad input
+
 
 class UserError(Exception):
     """Bad input; the message names the setting or file at fault and how to fix it."""

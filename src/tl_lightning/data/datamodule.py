@@ -81,7 +81,9 @@ class ImageFolderDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         # Fails here, before any training, on bad files and on a bad layout (e.g. differing class folders).
-        scan = check_dataset(self.root, self.on_bad_image, self.max_image_pixels, pooled=self.split is not None)
+        side = val_resize_size(self.image_size)  # both pipelines resize the shorter side to it before the crop
+        pooled = self.split is not None
+        scan = check_dataset(self.root, self.on_bad_image, self.max_image_pixels, resize_side=side, pooled=pooled)
         files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
         train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
         val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)
@@ -92,7 +94,6 @@ class ImageFolderDataModule(L.LightningDataModule):
                 folder.samples = folder.imgs = samples
                 folder.targets = [target for _, target in samples]
         if self.decode_once:
-            side = val_resize_size(self.image_size)
             train = DecodedImages(train, side, train.transform, self.memory_limit_mb)
             val = DecodedImages(val, side, val.transform, self.memory_limit_mb)
         self.train_set, self.val_set = train, val

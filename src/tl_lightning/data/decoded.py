@@ -7,7 +7,6 @@ eval view is bit-identical to the PIL pipeline and train crops come from the sam
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,9 +18,9 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 
-from tl_lightning.data.cache import cache_dir
-from tl_lightning.data.images import load_rgb
+from tl_lightning.data.images import load_rgb, resized_size
 from tl_lightning.data.layout import DatasetError
+from tl_lightning.data.spill import spill_array
 
 
 def decode(path: str, short_side: int) -> np.ndarray:
@@ -32,10 +31,8 @@ def decode(path: str, short_side: int) -> np.ndarray:
 def stored_shape(path: str, short_side: int) -> tuple[int, int, int]:
     """decode()'s output shape from the file's header alone (torchvision's Resize rule for an int size)."""
     with Image.open(path) as image:
-        width, height = image.size
-    short, long = sorted((width, height))
-    new_long = int(short_side * long / short)
-    return (short_side, new_long, 3) if height <= width else (new_long, short_side, 3)
+        width, height = resized_size(image.size, short_side)
+    return height, width, 3
 
 
 class DecodedImages(Dataset):
@@ -57,7 +54,8 @@ class DecodedImages(Dataset):
         self.shapes = [stored_shape(p, short_side) for p in paths]
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in self.shapes])
         total_mb = self.offsets[-1] / 2**20
-        self.storage = self._allocate(paths, short_side, int(self.offsets[-1]), total_mb > memory_limit_mb)
+        size = int(self.offsets[-1])
+        self.storage = spill_array(size) if total_mb > memory_limit_mb else np.empty(size, dtype=np.uint8)
         # PIL releases the GIL while decoding, so threads use every core.
         workers = workers or min(8, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers) as pool:
@@ -72,21 +70,6 @@ class DecodedImages(Dataset):
         if array.shape != self.shapes[index]:
             raise DatasetError(f"{path} decoded to {array.shape}, but its header says {self.shapes[index]}.")
         self.storage[start:end] = array.reshape(-1)
-
-    @staticmethod
-    def _allocate(paths: list[str], short_side: int, size: int, spill: bool) -> np.ndarray:
-        if not spill:
-            return np.empty(size, dtype=np.uint8)
-        key = hashlib.sha256(f"{short_side}\0{chr(0).join(paths)}".encode(errors="surrogateescape")).hexdigest()[:16]
-        path = cache_dir() / f"decoded-{key}.npy"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(size,))
-        except OSError as err:
-            raise DatasetError(
-                f"Cannot spill {size / 2**20:.0f} MB of decoded images to {path} ({err.strerror}): point TL_CACHE_DIR "
-                f"at a writable folder with space, or raise data.memory_limit_mb to keep them in RAM."
-            ) from err
 
     def __len__(self) -> int:
         return len(self.samples)

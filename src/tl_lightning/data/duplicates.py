@@ -2,6 +2,9 @@
 
 Across train/ and val/ they are refused: val accuracy would partly measure training images. Within val/ they
 are a warning: no leak, but val accuracy and the paired tests count one image several times.
+
+The check runs on every scan, never from a cache, so no cache entry can switch it off. It stays cheap: only files
+whose size occurs more than once can hold the same bytes, so only those are read and hashed.
 """
 
 from __future__ import annotations
@@ -14,18 +17,29 @@ from tl_lightning.data.layout import DatasetError
 
 __all__ = ["SplitOverlapError", "check_duplicates", "find_duplicates", "pooled_report"]
 
+# A message names this many groups, and this many files of each, and counts the rest.
+SHOWN_GROUPS = 10
+SHOWN_PER_GROUP = 3
+
 
 class SplitOverlapError(DatasetError):
     """Files of val/ are also in train/ (the same file, or the same bytes): val accuracy would be train accuracy."""
 
 
-def find_duplicates(root: Path, good: list[str]) -> list[list[str]]:
+def find_duplicates(root: Path, files: list[tuple[str, tuple[int, ...]]]) -> list[list[str]]:
+    """Groups of files (paths relative to root) that are one file or hold the same bytes. `files`: (relative
+    path, identity whose first item is the size), as scan.list_files gives them."""
     # Same real path (a symlinked split or file) or same bytes: either way it is one image.
     groups: dict[str, list[str]] = {}
-    for rel in good:
-        path = root / rel
-        groups.setdefault(f"path:{path.resolve()}", []).append(rel)
-        groups.setdefault(f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}", []).append(rel)
+    by_size: dict[int, list[str]] = {}
+    for rel, identity in files:
+        groups.setdefault(f"path:{(root / rel).resolve()}", []).append(rel)
+        by_size.setdefault(identity[0], []).append(rel)
+    for same_size in by_size.values():
+        if len(same_size) > 1:
+            for rel in same_size:
+                digest = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+                groups.setdefault(f"sha256:{digest}", []).append(rel)
     return sorted(list(g) for g in {tuple(g) for g in groups.values() if len(g) > 1})
 
 
@@ -40,8 +54,20 @@ def check_duplicates(root: Path, duplicates: list[list[str]]) -> None:
 
 
 def _listing(groups: list[list[str]]) -> str:
-    shown = "\n".join(f"  {' = '.join(group)}" for group in groups[:10])
-    return shown + (f"\n  ... and {len(groups) - 10} more" if len(groups) > 10 else "")
+    lines = [f"  {_group_line(group)}" for group in groups[:SHOWN_GROUPS]]
+    if len(groups) > SHOWN_GROUPS:
+        lines.append(f"  ... and {len(groups) - SHOWN_GROUPS:,} more groups")
+    return "\n".join(lines)
+
+
+def _group_line(group: list[str]) -> str:
+    # One group can hold every file (20,000 copies of one image): name the first of each split, then a few more.
+    firsts = {rel.split("/")[0]: rel for rel in reversed(group)}
+    shown = [rel for rel in group if rel in firsts.values()]
+    shown += [rel for rel in group if rel not in shown][: max(0, SHOWN_PER_GROUP - len(shown))]
+    shown = [rel for rel in group if rel in shown]
+    more = f" = ... and {len(group) - len(shown):,} more" if len(group) > len(shown) else ""
+    return " = ".join(shown) + more
 
 
 def _overlap_report(root: Path, overlap: list[list[str]]) -> str:

@@ -17,12 +17,14 @@ from pathlib import Path
 
 from tl_lightning.data.cache import cache_dir
 from tl_lightning.data.duplicates import SplitOverlapError, check_duplicates, find_duplicates, pooled_report  # noqa: F401
-from tl_lightning.data.images import MAX_IMAGE_PIXELS, image_problem
+from tl_lightning.data.images import MAX_IMAGE_PIXELS, header_problem, image_problem
 from tl_lightning.data.layout import LAYOUT, SPLITS, DatasetError
 
 ON_BAD_IMAGE = ("error", "skip")
 # Bump when image_problem changes what it accepts, so old cached verdicts are not reused.
 SCAN_VERSION = 3
+# An error names this many files and counts the rest: 20,000 bad files must not make a 2 MB message.
+SHOWN_FILES = 20
 
 
 class BadImagesError(DatasetError):
@@ -42,9 +44,14 @@ class ScanResult:
 
 
 def check_dataset(
-    root: str | Path, on_bad_image: str = "error", max_pixels: int = MAX_IMAGE_PIXELS, pooled: bool = False
+    root: str | Path,
+    on_bad_image: str = "error",
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    resize_side: int | None = None,
+    pooled: bool = False,
 ) -> ScanResult:
-    """Validate `root` for training; raise (error) or warn and drop (skip) undecodable files.
+    """Validate `root` for training; raise (error) or warn and drop (skip) unusable files. `resize_side`: the
+    shorter side images are resized to before being stored, when known (their stored size is limited too).
 
     `on_bad_image` is validated with the rest of the config (run.config); anything but "skip" raises.
     `pooled`: train/ and val/ are pooled into cross-validation folds (folds.py), which keep identical files
@@ -53,7 +60,7 @@ def check_dataset(
     root = Path(root)
     classes = check_layout(root)
     files = list_files(root, classes)
-    bad, duplicates = scan_files(root, files, max_pixels)
+    bad, duplicates = scan_files(root, files, max_pixels, resize_side)
     if pooled and duplicates:
         warnings.warn(pooled_report(root, duplicates), stacklevel=2)
     elif duplicates:
@@ -142,16 +149,24 @@ def list_files(root: Path, classes: list[str]) -> list[tuple[str, tuple[int, ...
     return files
 
 
-def scan_files(root: Path, files: list, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[dict[str, str], list[list[str]]]:
-    """(undecodable files -> reason, groups of files that are one file or hold the same bytes), from the cache
-    when this exact file set was scanned before with the same limit."""
+def scan_files(
+    root: Path, files: list, max_pixels: int = MAX_IMAGE_PIXELS, resize_side: int | None = None
+) -> tuple[dict[str, str], list[list[str]]]:
+    """(unusable files -> reason, groups of files that are one file or hold the same bytes).
+
+    Only the decode verdicts come from the cache (when this exact file set was scanned before with the same
+    limit): the size checks are redone every run, so an edited cache cannot switch
+    them off, and a cached verdict can only add bad files, never vouch for one. The duplicate check is redone
+    every run too."""
     cache = _cache_file(root, files, max_pixels)
-    if (cached := _read_cache(cache)) is not None:
-        return cached
-    bad = {rel: problem for rel, _ in files if (problem := image_problem(root / rel, max_pixels))}
-    duplicates = find_duplicates(root, [rel for rel, _ in files if rel not in bad])
-    _write_cache(cache, bad, duplicates)
-    return bad, duplicates
+    decoded = _read_cache(cache)
+    if decoded is None:
+        decoded = {rel: problem for rel, _ in files if (problem := image_problem(root / rel, max_pixels))}
+        _write_cache(cache, decoded)
+    bad = {rel: problem for rel, _ in files if (problem := header_problem(root / rel, max_pixels, resize_side))}
+    listed = {rel for rel, _ in files}
+    bad |= {rel: why for rel, why in decoded.items() if rel in listed and rel not in bad and isinstance(why, str)}
+    return bad, find_duplicates(root, [(rel, identity) for rel, identity in files if rel not in bad])
 
 
 def _cache_file(root: Path, files: list, max_pixels: int) -> Path:
@@ -160,27 +175,29 @@ def _cache_file(root: Path, files: list, max_pixels: int) -> Path:
     return cache_dir() / "scan" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
 
 
-def _read_cache(path: Path) -> tuple[dict[str, str], list[list[str]]] | None:
+def _read_cache(path: Path) -> dict[str, str] | None:
     try:
-        cached = json.loads(path.read_text())
-        bad, duplicates = cached["bad"], cached["duplicates"]
+        bad = json.loads(path.read_text())["bad"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return (bad, duplicates) if isinstance(bad, dict) and isinstance(duplicates, list) else None
+    return bad if isinstance(bad, dict) else None
 
 
-def _write_cache(path: Path, bad: dict[str, str], duplicates: list[list[str]]) -> None:
+def _write_cache(path: Path, bad: dict[str, str]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"bad": bad, "duplicates": duplicates}))
+        tmp.write_text(json.dumps({"bad": bad}))
         tmp.replace(path)  # concurrent sweep jobs never read half a file
     except OSError:
         pass  # an unwritable cache only costs a rescan next time
 
 
 def _bad_report(result: ScanResult) -> str:
-    lines = [f"  {result.root / rel}: {reason}" for rel, reason in sorted(result.bad.items())]
+    found = sorted(result.bad.items())
+    lines = [f"  {result.root / rel}: {reason}" for rel, reason in found[:SHOWN_FILES]]
+    if len(found) > SHOWN_FILES:
+        lines.append(f"  ... and {len(found) - SHOWN_FILES:,} more")
     return (
         f"{len(result.bad)} of {result.num_files} files under data.root={result.root} cannot be used:\n"
         + "\n".join(lines)

@@ -1,5 +1,5 @@
-"""How a run fails: bad input as one clean message with exit status 2, no empty run folder left behind,
-and in a sweep a `failure.txt` in the job's folder while the other jobs go on.
+"""How a run fails: bad input as one clean message with exit status 2, nothing it did not create removed
+(run/folder_guard.py), and in a sweep a `failure.txt` in the job's folder while the other jobs go on.
 
 Bad input is a `UserError` (also when Hydra's instantiate wraps one), a config that does not compose, or
 a value of the wrong type (OmegaConf's validation). Anything else is a bug and keeps its traceback.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,14 +20,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from tl_lightning.errors import UserError
-from tl_lightning.run.lock import LOCK_NAME
+from tl_lightning.errors import BAD_INPUT_EXIT, UserError
+from tl_lightning.run.atomic import atomic_write
+from tl_lightning.run.folder_guard import remove_created
+from tl_lightning.run.lock import RunFolderBusyError, run_folder_lock
 
 log = logging.getLogger(__name__)
 FAILURE_FILE = "failure.txt"
-BAD_INPUT_EXIT = 2
-# What a run folder holds before any work (Hydra's .hydra/ and log, the run lock); nothing else = no work done.
-_HYDRA_BOOKKEEPING = (".hydra", LOCK_NAME)
+# Run folder (absolute) -> why its job failed, or None when it finished: the jobs this process ran in a sweep.
+_JOBS: dict[str, str | None] = {}
 
 
 def _chain(err: BaseException | None) -> Iterator[BaseException]:
@@ -88,38 +88,64 @@ def main_with_clean_errors(hydra_main: Callable[[], object]) -> None:
 def run_task(cfg: DictConfig, task: Callable[[DictConfig], dict]) -> float | None:
     """One run or one sweep job. A single run refused for bad input prints one message and exits 2 (a
     SystemExit passes Hydra's job wrapper untouched); a bug keeps its traceback. A sweep job writes
-    failure.txt and returns NaN, so the launcher runs the next job and the sweep still reports."""
+    failure.txt and returns NaN, so the launcher runs the next job and the sweep still reports.
+
+    The run folder's lock is held around the task and its failure handling, so whatever this does to the
+    folder (remove what a refused run created, write or remove failure.txt) happens in a folder no other
+    process uses. A folder another process holds is not touched at all, not even to record the refusal."""
     out = Path(cfg.paths.output_dir)
-    (out / FAILURE_FILE).unlink(missing_ok=True)  # a re-run (resume=true) of a job that failed before
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        return task(cfg)["val_acc_best"]
-    except Exception as err:
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            _record_failure(out, err)
-            return float("nan")
-        remove_if_untouched(out)
+        with run_folder_lock(out):
+            value, failure = _run_held(cfg, task, out, multirun)
+    except RunFolderBusyError as err:
+        if not multirun:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(BAD_INPUT_EXIT) from None
+        _JOBS[os.path.abspath(out)] = one_line(str(err))
+        log.error("Run refused: %s", err)
+        return float("nan")
+    except Exception as err:  # a single run's failure; remove_created already ran under the lock
         if (message := user_message(err)) is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(BAD_INPUT_EXIT) from None
+    if multirun:
+        _JOBS[os.path.abspath(out)] = failure
+    return value
 
 
-def remove_if_untouched(out: Path) -> None:
-    """Delete a run folder that holds only Hydra's bookkeeping (.hydra/, the log): the run was refused."""
-    if not out.is_dir():
-        return
-    if all(p.name in _HYDRA_BOOKKEEPING or p.suffix == ".log" for p in out.iterdir()):
-        shutil.rmtree(out, ignore_errors=True)
+def _run_held(
+    cfg: DictConfig, task: Callable[[DictConfig], dict], out: Path, multirun: bool
+) -> tuple[float, str | None]:
+    """(the objective, why the sweep job failed or None), with the folder's lock held."""
+    try:
+        value = task(cfg)["val_acc_best"]
+    except Exception as err:
+        if not multirun:
+            remove_created(out)
+            raise
+        return float("nan"), _record_failure(out, err)
+    (out / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's (resume=true): this one finished
+    return value, None
 
 
-def _record_failure(out: Path, err: Exception) -> None:
+def job_outcomes(sweep_dir: Path) -> dict[str, str | None] | None:
+    """{run folder name: failure reason, or None when it finished} for the jobs of `sweep_dir` that this
+    process ran (Hydra's basic launcher runs them in the sweep's process); None when it ran none of them."""
+    parent = os.path.abspath(sweep_dir)
+    found = {Path(path).name: reason for path, reason in _JOBS.items() if os.path.dirname(path) == parent}
+    return found or None
+
+
+def _record_failure(out: Path, err: Exception) -> str:
     message = user_message(err)
     reason = one_line(message) if message is not None else one_line(f"{type(err).__name__}: {err}")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / FAILURE_FILE).write_text(reason + "\n")
+    atomic_write(out / FAILURE_FILE, lambda f: f.write(reason + "\n"), binary=False)
     log.error("Run failed: %s", reason)
     if message is None:  # a bug: its traceback goes into the job's log file, not over the sweep's console
         _to_log_files("".join(traceback.format_exception(err)))
+    return reason
 
 
 def _to_log_files(text: str) -> None:

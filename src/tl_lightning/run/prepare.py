@@ -17,7 +17,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.data.download import ensure_dataset
+from tl_lightning.data.download import URL, ensure_dataset
+from tl_lightning.data.images import MAX_IMAGE_PIXELS
 from tl_lightning.data.scan import check_dataset
 from tl_lightning.errors import UserError
 from tl_lightning.model.weights import imagenet_state_dict, lacks_file, weights_file
@@ -58,9 +59,12 @@ def prepare_sweep(config: DictConfig) -> None:
     """Download/scan the dataset and obtain each arch's weights once; raise InputsError listing what is missing."""
     problems = []
     try:
-        root = ensure_dataset(Path(config.data.root), download=bool(config.data.get("download", True)))
+        # "auto" stays "auto" (only the default root is downloaded into); bool("auto") would be True
+        download, url = config.data.get("download", "auto"), config.data.get("url", URL)  # the jobs' own settings
+        root = ensure_dataset(Path(config.data.root), download=download, url=url)
+        limit = config.data.get("max_image_pixels", MAX_IMAGE_PIXELS)  # the jobs' own limit, not the default
         pooled = config.data.get("folds") is not None
-        check_dataset(root, config.data.get("on_bad_image", "error"), pooled=pooled)
+        check_dataset(root, config.data.get("on_bad_image", "error"), limit, pooled=pooled)
     except UserError as err:
         problems.append(str(err))
     weights = sweep_values(config, "arch.weights") or [config.arch.weights]

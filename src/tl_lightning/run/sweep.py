@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from tl_lightning import report
 from tl_lightning.errors import UserError
 from tl_lightning.report.summary import write_summary
-from tl_lightning.run.failures import BAD_INPUT_EXIT, read_failure
+from tl_lightning.run.failures import BAD_INPUT_EXIT, job_outcomes, read_failure
 from tl_lightning.run.prepare import prepare_sweep
 
 log = logging.getLogger(__name__)
@@ -45,11 +45,13 @@ class SweepSummary(Callback):
                 write(sweep_dir)
             except Exception:  # the runs are done and saved; a reporting bug must not hide the failures below
                 log.exception("Sweep %s failed; rerun: python -m tl_lightning.report %s", name, sweep_dir)
-        failed = failed_runs(sweep_dir)
+        # The jobs this process ran, when it ran them (another sweep may share the folder); else the folder's.
+        own = job_outcomes(sweep_dir)
+        failed = sorted((n, r) for n, r in own.items() if r is not None) if own else failed_runs(sweep_dir)
         if failed:
-            runs = [p for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+            runs = len(own) if own else sum(1 for p in sweep_dir.iterdir() if p.is_dir() and (p / ".hydra").is_dir())
             lines = [f"  {name}: {reason}" for name, reason in failed]
-            print(f"{len(failed)} of {len(runs)} runs failed:\n" + "\n".join(lines), file=sys.stderr)
+            print(f"{len(failed)} of {runs} runs failed:\n" + "\n".join(lines), file=sys.stderr)
             raise SystemExit(FAILED_SWEEP_EXIT)
 
 

@@ -1,0 +1,107 @@
+"""A refused run removes only what it created in its run folder, and never touches a folder another run holds.
+
+Hydra makes the run folder, writes .hydra/ and opens the log before the task starts. So what the folder held
+before is recorded at that earlier moment (RunFolderGuard.on_run_start, a Hydra callback in
+conf/hydra/default.yaml), and a run refused for bad input then removes exactly the entries it added (the folder
+too, if it made it) and puts back the .hydra/ files it overwrote in a folder it reused (a finished run's
+record). A folder whose run lock another process holds is refused there, before Hydra writes into it.
+Without that record (the callback not configured) a refusal removes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from tl_lightning.errors import BAD_INPUT_EXIT
+from tl_lightning.run.atomic import atomic_write
+from tl_lightning.run.lock import LOCK_NAME, busy_message, is_launcher, lock_holder
+
+# .hydra/ files larger than this are not Hydra's (a few kB each); they are left alone rather than held in RAM.
+_MAX_RECORD_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class FolderState:
+    existed: bool
+    names: frozenset[str]  # the folder's entries
+    hydra_files: dict[str, bytes]  # .hydra/<name> -> bytes, for a folder that already had .hydra/
+    hydra_names: frozenset[str]  # every entry of that .hydra/
+
+
+_BEFORE: dict[str, FolderState] = {}  # absolute run folder -> its state before this process's run started
+
+
+class RunFolderGuard(Callback):
+    """Hydra callback: refuse a run folder in use before Hydra writes into it; record what it holds."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not is_launcher():  # a DDP rank that Lightning started into the launcher's (locked) run folder
+            return
+        try:
+            folder = Path(os.path.abspath(str(config.hydra.run.dir)))
+        except Exception:  # an interpolation that does not resolve yet: Hydra reports it; nothing is removed later
+            return
+        if (holder := lock_holder(folder)) is not None:
+            # Hydra turns a callback's exception into a warning; SystemExit passes.
+            print(f"error: {busy_message(folder, holder)}", file=sys.stderr)
+            raise SystemExit(BAD_INPUT_EXIT)
+        _BEFORE[str(folder)] = folder_state(folder)
+
+
+def folder_state(folder: Path) -> FolderState:
+    if not folder.is_dir():
+        return FolderState(False, frozenset(), {}, frozenset())
+    record = folder / ".hydra"
+    files, names = {}, frozenset()
+    if record.is_dir() and not record.is_symlink():
+        names = frozenset(os.listdir(record))
+        for entry in record.iterdir():
+            if entry.is_file() and not entry.is_symlink() and entry.stat().st_size <= _MAX_RECORD_BYTES:
+                files[entry.name] = entry.read_bytes()
+    return FolderState(True, frozenset(os.listdir(folder)), files, names)
+
+
+def remove_created(out: Path) -> None:
+    """Undo what this refused run did to `out`, called while this process holds its lock: remove the entries it
+    added (when they are only Hydra's bookkeeping and the lock: no work was done) and put back .hydra/."""
+    before = _BEFORE.get(os.path.abspath(out))
+    if before is None or not out.is_dir():
+        return
+    added = [p for p in out.iterdir() if p.name not in before.names]
+    if any(not _bookkeeping(p) for p in added):
+        return  # the run did work (a checkpoint, an event file): keep all of it
+    _restore_record(out / ".hydra", before)
+    for path in added:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if not before.existed:
+        with contextlib.suppress(OSError):  # only if empty: something that appeared meanwhile stays
+            out.rmdir()
+
+
+def _restore_record(record: Path, before: FolderState) -> None:
+    """Put back the .hydra/ of a reused folder: the files this run's Hydra overwrote or added there."""
+    if ".hydra" not in before.names or not record.is_dir() or record.is_symlink():
+        return
+    for name, data in before.hydra_files.items():
+        path = record / name
+        if not path.is_file() or path.read_bytes() != data:
+            atomic_write(path, lambda f, data=data: f.write(data))
+    for path in record.iterdir():
+        if path.name not in before.hydra_names and path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def _bookkeeping(path: Path) -> bool:
+    return path.name in (".hydra", LOCK_NAME) or path.suffix == ".log"
