@@ -17,10 +17,11 @@ SHOWN_ELSEWHERE = {"arch", "strategy", "weights", "weights_sha256", "augmentatio
 def write_summary(sweep_dir: Path | str) -> list[dict]:
     sweep = load_sweep(Path(sweep_dir))
     varying = [k for k in sweep.varying if k not in SHOWN_ELSEWHERE]
-    columns = (*HEAD, *varying, *RESULTS)
+    tagged = ("tags",) if any((run.metrics or {}).get("tags") for run in sweep.runs) else ()  # tags=[...]
+    columns = (*HEAD, *tagged, *varying, *RESULTS)
     rows = [_row(run, varying) for run in sweep.runs]
     with open(sweep.path / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")  # tags only when any
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -40,6 +41,7 @@ def _row(run: Run, varying: list[str]) -> dict:
         "seed": run.seed,
         "weights": run.weights_text() if run.ok or run.weights else None,
         "augmentation": run.regime,
+        "tags": ",".join(metrics.get("tags") or []),
     }
     row.update({k: format_setting(k, run.settings.get(k)) if run.ok else None for k in varying})
     row.update({k: metrics.get(k) for k in RESULTS})

@@ -113,6 +113,7 @@ def _train(cfg: DictConfig) -> dict:
         best_checkpoint=best,
         test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
         val_predictions_last="val_predictions_last.csv",
+        tags=run_tags(cfg),
         **provenance.describe(cfg, module, datamodule, regime, input_cache),
     )
     if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
@@ -123,6 +124,12 @@ def _train(cfg: DictConfig) -> dict:
         print(f"Stopped by SIGTERM after {out} had finished; its results are saved.", file=sys.stderr)
         raise SystemExit(143)
     return metrics
+
+
+def run_tags(cfg: DictConfig) -> list[str]:
+    """`tags=[a,b]` as a list of strings (`tags=a` counts as one tag)."""
+    tags = cfg.get("tags") or []
+    return [str(tags)] if isinstance(tags, str) else [str(t) for t in tags]
 
 
 def final_pass_line(best: str, history: dict[str, list[float]]) -> str:
