@@ -8,9 +8,9 @@ import re
 import subprocess
 import sys
 
-from conftest import TEST_SIZE
 from omegaconf import OmegaConf
 
+from conftest import TEST_SIZE
 from tl_lightning.run.sweep_progress import duration, progress_line, sweep_size
 
 
@@ -114,5 +114,7 @@ def test_the_sweep_size_and_the_time_left_come_from_the_overrides_and_the_jobs_d
     assert sweep_size(config(["experiment=study"], study)) == 9
     assert sweep_size(config(["strategy=mixed"], study)) == 3  # the command line wins over the params
     assert sweep_size(config([], {"_target_": "x.OptunaSweeper", "n_trials": 20})) == 20
-    assert progress_line(3, 9, "arch=vgg16", 2, 250.0) == "job 3 of 9 (arch=vgg16): 2 done in 4m 10s, about 14m 35s left"
+    assert (
+        progress_line(3, 9, "arch=vgg16", 2, 250.0) == "job 3 of 9 (arch=vgg16): 2 done in 4m 10s, about 14m 35s left"
+    )
     assert duration(3 * 3600 + 125) == "3h 02m"
