@@ -21,7 +21,17 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, provenance, resume, tensorboard
+from tl_lightning.run import (
+    artifacts,
+    failures,
+    gpu_slots,
+    job_share,
+    mlflow_logger,
+    prepare,
+    provenance,
+    resume,
+    tensorboard,
+)
 from tl_lightning.run.config import check_config, requested_regime, resolve_image_size
 from tl_lightning.run.console import final_pass, quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
@@ -213,6 +223,7 @@ def write_artifacts(
     artifacts.save_figure(grid, out / "predictions.png")
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
+    mlflow_logger.record_runs(trainer, cfg, metrics, out)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
