@@ -1,6 +1,6 @@
 """TensorBoard that reads at a glance: a chart per split and quantity with every run on it (custom scalars),
 epochs as the step of every scalar (the lr too), and an HParams table whose ticked columns are the settings
-that define a run (arch, strategy, unfreeze, weights, input; lr, seed, batch size) with its outcome.
+that define a run (arch, strategy, unfreeze, init_weights, input; lr, seed, batch size) with its outcome.
 
 conf/logger/tensorboard.yaml builds `RunTensorBoardLogger`; `write_run_summary` (called from
 run/train.py's write_artifacts) adds the predictions grid and the run's hparams when it has finished.
@@ -76,18 +76,20 @@ class RunTensorBoardLogger(TensorBoardLogger):
 
 def run_hparams(cfg: DictConfig, metrics: dict) -> dict[str, Any]:
     """The HParams table's setting columns. TensorBoard ticks only the first five (those that differ between
-    runs first), so there are five, and the numeric settings are metric columns (`settings`)."""
+    runs first, then by name), so there are five, plus `user_tags` (last by name) when the run has tags, and the
+    numeric settings are metric columns (`settings`)."""
     recorded = metrics.get("settings") or {}
     params = {
         "arch": cfg.arch.name,
         "strategy": cfg.strategy.name,
         "unfreeze": str(metrics.get("unfreeze")),
-        "weights": weights_label(recorded, cfg),
+        # Not `weights`: by name it would sort after `user_tags` and lose its ticked place to it.
+        "init_weights": weights_label(recorded, cfg),
         # The image size and the regime the run recorded (plain / views-K / fresh), as metrics.json says them.
         "input": f"{int(cfg.arch.image_size)} px, {recorded.get('augmentation', 'unknown')}",
     }
     if metrics.get("tags"):
-        params["tags"] = ",".join(metrics["tags"])
+        params["user_tags"] = ",".join(metrics["tags"])
     return params
 
 
