@@ -69,7 +69,9 @@ def prediction_grid(
 ) -> Figure:
     """The assignment's visualize_model: val images titled predicted / true, wrong ones in red."""
     n = len(images)
-    cols = min(4, n)
+    # Narrow (2 columns for the default 8 images): TensorBoard and reports show a figure scaled to a fixed width,
+    # so the fewer panels across, the larger each caption is seen.
+    cols = min(max(2, math.ceil(math.sqrt(n / 2))), n)
     rows = math.ceil(n / cols)
     # Constrained layout reserves room for every two-line title and the suptitle, so rows never overlap.
     fig = Figure(figsize=(3 * cols, 3.4 * rows + 0.5), layout="constrained")
@@ -79,10 +81,10 @@ def prediction_grid(
     for ax, image, pred, target, prob in zip(axes.flat, images, preds, targets, probs, strict=False):
         ax.imshow(image.permute(1, 2, 0).numpy())
         wrong = pred != target
-        ax.set_title(  # 16 pt on a 3-inch panel: still readable when the grid is shown as a thumbnail
+        ax.set_title(  # 18 pt on a 3-inch panel: still readable when the grid is shown as a thumbnail
             f"pred: {class_names[pred]} ({prob:.2f})\ntrue: {class_names[target]}" + ("  ✗" if wrong else ""),
             color="red" if wrong else "black",
-            fontsize=16,
+            fontsize=18,
             fontweight="bold" if wrong else "normal",
         )
         if wrong:
@@ -91,7 +93,7 @@ def prediction_grid(
             ax.axis("on")
             ax.set(xticks=[], yticks=[])
     if title:
-        fig.suptitle(textwrap.fill(title, 22 * cols), fontsize=17)  # ~25 characters of 17 pt fit a 3-inch panel
+        fig.suptitle(textwrap.fill(title, 22 * cols), fontsize=18)  # ~24 characters of 18 pt fit a 3-inch panel
     return fig
 
 
