@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import compose_cfg
 from tl_lightning.run.epochs import epoch_line, run_summary_line
+from tl_lightning.run.show_config import config_lines, default_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,3 +87,14 @@ def test_a_run_prints_a_compact_config_and_none_of_the_noise_about_intended_beha
     for noise in ("in eval mode", "`srun`", "Restoring states", "Loaded model weights", "Testing", "logging interval"):
         assert noise not in console, noise
     assert "Final pass: scoring every val image with the best checkpoint (epoch 1, val acc" in console
+
+
+def test_the_config_shows_a_changed_optimizer_setting_once(tmp_path):
+    cfg = compose_cfg(["optimizer.lr=0.01", "scheduler.gamma=0.5"], tmp_path)
+    lines = config_lines(cfg, tmp_path, default_config())
+    assert lines == [
+        f"alexnet/extractor, seed 0, outputs in {tmp_path}; settings that differ from the defaults:",
+        "  optimizer.lr: 0.01",
+        f"  paths.log_dir: {tmp_path}",  # compose_cfg's
+        "  scheduler.gamma: 0.5",
+    ]  # not again under model.optimizer / model.scheduler, which only point at them

@@ -10,17 +10,23 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from tl_lightning.conf import CONF_DIR
 
 
-def default_config() -> DictConfig:
-    """conf/config.yaml composed without any override (the groups' default options)."""
-    if GlobalHydra.instance().is_initialized():  # inside the Hydra app: its search path is conf/
-        return compose("config")
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        return compose("config")
+def default_config() -> DictConfig | None:
+    """conf/config.yaml composed without any override (the groups' default options); None when it does not
+    compose on its own (an app given another --config-dir or --config-name)."""
+    try:
+        if GlobalHydra.instance().is_initialized():  # inside the Hydra app: its search path is conf/
+            return compose("config")
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+            return compose("config")
+    except (HydraException, OmegaConfBaseException):
+        return None
 
 
 def differences(cfg: DictConfig, defaults: DictConfig) -> list[tuple[str, Any]]:
@@ -34,8 +40,11 @@ def differences(cfg: DictConfig, defaults: DictConfig) -> list[tuple[str, Any]]:
     ]
 
 
-def config_lines(cfg: DictConfig, out: Path, defaults: DictConfig) -> list[str]:
-    """`alexnet/extractor, seed 0, outputs in DIR`, then `  key: value` per difference from the defaults."""
+def config_lines(cfg: DictConfig, out: Path, defaults: DictConfig | None) -> list[str]:
+    """`alexnet/extractor, seed 0, outputs in DIR`, then `  key: value` per difference from the defaults
+    (without defaults to compare with: the resolved config as YAML)."""
+    if defaults is None:
+        return [OmegaConf.to_yaml(cfg, resolve=True)]
     diff = differences(cfg, defaults)
     head = f"{cfg.arch.name}/{cfg.strategy.name}, seed {cfg.seed}, outputs in {out}"
     lines = [f"{head}; settings that differ from the defaults:" if diff else f"{head}; all settings are defaults"]
