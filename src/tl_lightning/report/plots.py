@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from tl_lightning.report.groups import Cell
 
@@ -142,9 +142,7 @@ def _thumbnail(path: Path) -> Image.Image | None:
         return None
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((THUMB, THUMB))
-            return image
+            return ImageOps.contain(image.convert("RGB"), (THUMB, THUMB))  # small images scaled up too
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
