@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -64,7 +65,14 @@ def tiny_sweep(tiny_data, sweep, image_size: int) -> list[str]:
 
 
 def sweep_cli(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # This checkout's src, absolute: a relative PYTHONPATH=src does not hold in `cwd` and would run whatever
+    # tl_lightning is installed instead.
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
+    }
     env.pop("HYDRA_FULL_ERROR", None)
     cmd = [sys.executable, "-m", "tl_lightning", "-m", *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
