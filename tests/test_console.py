@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import compose_cfg
 from tl_lightning.run.epochs import epoch_line, run_summary_line
+from tl_lightning.run.show_config import config_lines, default_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,7 +27,7 @@ def test_a_single_run_reports_each_epoch_and_ends_with_one_summary_line(tiny_dat
     )
     assert done.returncode == 0, done.stderr[-3000:]
     console = done.stdout + done.stderr
-    assert "arch:\n  name: alexnet\n" in done.stdout  # the resolved config, printed first
+    assert "settings that differ from the defaults:\n  arch.weights: none\n" in done.stdout  # printed first
     for epoch in (1, 2):
         pattern = rf"epoch {epoch}/2  train loss \d\.\d{{4}} acc \d\.\d{{4}} \| val loss \d\.\d{{4}} acc \d\.\d{{4}}"
         assert re.search(pattern, console) and re.search(pattern, (run_dir / "train.log").read_text())
@@ -46,3 +48,53 @@ def test_epoch_and_summary_lines_count_epochs_from_one():
     assert run_summary_line({**metrics, "wall_s": 46.2}, Path("out")) == (
         "vgg16/mixed: best val acc 0.902 at epoch 4, last 0.889, 46 s, outputs in out"
     )
+
+
+def test_a_run_prints_a_compact_config_and_none_of_the_noise_about_intended_behaviour(tiny_data, tmp_path):
+    """Issue 23 item 6: the changed settings instead of ~110 lines of YAML, no warning about the frozen layers'
+    eval mode or about an unused `srun` (a fake one is on PATH), no Testing bar or checkpoint-reload lines,
+    and the final pass said in words."""
+    run_dir, bin_dir = tmp_path / "run", tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("TL_QUIET", None)
+    env.pop("SLURM_NTASKS", None)
+    args = ["debug=fast", "arch.weights=none", "arch.image_size=64", f"data.root={tiny_data}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tl_lightning", *args, f"hydra.run.dir={run_dir}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    console = done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    config = lines[: next(i for i, line in enumerate(lines) if line.startswith("full config:")) + 1]
+    assert config[0] == f"alexnet/extractor, seed 0, outputs in {run_dir}; settings that differ from the defaults:"
+    assert config[1:8] == [
+        "  arch.weights: none",
+        "  arch.image_size: 64",
+        f"  data.root: {tiny_data}",
+        "  data.num_workers: 0",
+        "  trainer.max_epochs: 1",
+        "  trainer.limit_train_batches: 1",
+        "  trainer.limit_val_batches: 1",
+    ]
+    assert config[8:] == [f"full config: {run_dir / '.hydra' / 'config.yaml'}"]
+    for noise in ("in eval mode", "`srun`", "Restoring states", "Loaded model weights", "Testing", "logging interval"):
+        assert noise not in console, noise
+    assert "Final pass: scoring every val image with the best checkpoint (epoch 1, val acc" in console
+
+
+def test_the_config_shows_a_changed_optimizer_setting_once(tmp_path):
+    cfg = compose_cfg(["optimizer.lr=0.01", "scheduler.gamma=0.5"], tmp_path)
+    lines = config_lines(cfg, tmp_path, default_config())
+    assert lines == [
+        f"alexnet/extractor, seed 0, outputs in {tmp_path}; settings that differ from the defaults:",
+        "  optimizer.lr: 0.01",
+        f"  paths.log_dir: {tmp_path}",  # compose_cfg's
+        "  scheduler.gamma: 0.5",
+    ]  # not again under model.optimizer / model.scheduler, which only point at them

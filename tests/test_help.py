@@ -18,7 +18,7 @@ def help_of(module: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
-@pytest.mark.parametrize("tool", ["predict", "export", "prefetch", "report"])
+@pytest.mark.parametrize("tool", ["predict", "evaluate", "export", "prefetch", "report"])
 def test_tools_print_usage_and_examples(tool):
     done = help_of(f"tl_lightning.{tool}")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -34,7 +34,8 @@ def test_main_help_lists_the_groups_and_the_study_command():
         "arch: alexnet,",
         "strategy: extractor, finetune, mixed",
         "experiment: study",
-        "debug: fast, overfit",
+        "debug: fast, limit, overfit, profiler",
+        "logger: csv, mlflow, tensorboard",
     ):
         assert group in done.stdout
     assert "python -m tl_lightning -m experiment=study" in done.stdout

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
 
 from conftest import TEST_SIZE
+from tl_lightning.run.sweep_progress import duration, progress_line, sweep_size
 
 
 def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
@@ -16,6 +21,10 @@ def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
     args = ["arch=alexnet,vgg16", "strategy=extractor,finetune", *tiny_sweep(tiny_data, sweep, size)]
     result = sweep_cli(args, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    # Issue 23 item 6: sweep-level progress with an estimate from the jobs done.
+    assert re.search(r"job 1 of 4 \([^)]*arch=alexnet,[^)]*\): the first to finish will give an estimate", console)
+    assert re.search(r"job 4 of 4 \([^)]*arch=vgg16,[^)]*\): 3 done in \S+, about \S+( \S+)? left", console)
 
     runs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
     assert (sweep / "report.md").is_file()
@@ -56,7 +65,14 @@ def tiny_sweep(tiny_data, sweep, image_size: int) -> list[str]:
 
 
 def sweep_cli(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # This checkout's src, absolute: a relative PYTHONPATH=src does not hold in `cwd` and would run whatever
+    # tl_lightning is installed instead.
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
+    }
     env.pop("HYDRA_FULL_ERROR", None)
     cmd = [sys.executable, "-m", "tl_lightning", "-m", *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -94,3 +110,19 @@ def test_a_sweep_whose_weights_cannot_be_had_stops_before_any_job(tiny_data, tmp
         assert f"exactly one {arch}-*.pth" in done.stderr
     assert "Launching" not in done.stdout + done.stderr
     assert not sweep.exists()
+
+
+def test_the_sweep_size_and_the_time_left_come_from_the_overrides_and_the_jobs_done():
+    def config(task: list[str], sweeper: dict) -> OmegaConf:
+        return OmegaConf.create({"hydra": {"overrides": {"task": task}, "sweeper": sweeper}})
+
+    basic = {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper", "params": None}
+    assert sweep_size(config(["arch=alexnet,vgg16", "seed=0,1,2", "data.root=x"], basic)) == 6
+    study = {**basic, "params": {"arch": "alexnet,vgg16,inception_v3", "strategy": "extractor,finetune,mixed"}}
+    assert sweep_size(config(["experiment=study"], study)) == 9
+    assert sweep_size(config(["strategy=mixed"], study)) == 3  # the command line wins over the params
+    assert sweep_size(config([], {"_target_": "x.OptunaSweeper", "n_trials": 20})) == 20
+    assert (
+        progress_line(3, 9, "arch=vgg16", 2, 250.0) == "job 3 of 9 (arch=vgg16): 2 done in 4m 10s, about 14m 35s left"
+    )
+    assert duration(3 * 3600 + 125) == "3h 02m"

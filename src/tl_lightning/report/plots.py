@@ -11,12 +11,14 @@ from typing import IO
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from tl_lightning.files import atomic_write, is_regular
 from tl_lightning.report.groups import Cell
 
-THUMB = 128  # px per misclassified thumbnail
+THUMB = 160  # px per misclassified thumbnail
+FONT_PX = 15  # captions stay readable when the report shows the grid scaled down
+PAD = 8
 
 
 def mean_curve(cell: Cell, key: str) -> list[float]:
@@ -30,7 +32,7 @@ def mean_curve(cell: Cell, key: str) -> list[float]:
 
 def overlaid_curves(cells: list[Cell], title: str, label: str) -> Figure:
     """Train (solid) and val (dashed) loss of several cells on one axis; `label` names each cell."""
-    fig = Figure(figsize=(7, 4.5))  # no pyplot: no GUI backend, works headless
+    fig = Figure(figsize=(10, 5), layout="constrained")  # no pyplot: no GUI backend, works headless
     ax = fig.subplots()
     for i, cell in enumerate(cells):
         color = f"C{i}"
@@ -39,11 +41,14 @@ def overlaid_curves(cells: list[Cell], title: str, label: str) -> Figure:
         for split, style in (("train", "-"), ("val", "--")):
             values = mean_curve(cell, f"{split}_loss")
             ax.plot(range(1, len(values) + 1), values, style, color=color, label=f"{name} {split}{seeds}")
-    ax.set(xlabel="epoch", ylabel="cross-entropy", title=title)
+    ax.set_xlabel("epoch", fontsize=12)
+    ax.set_ylabel("cross-entropy", fontsize=12)
+    ax.set_title(title, fontsize=13)
+    ax.tick_params(labelsize=11)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    # Beside the axes, at a size readable in the report: up to 18 entries would cover the curves inside.
+    ax.legend(fontsize=11, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     return fig
 
 
@@ -80,7 +85,8 @@ def confusion_figure(rows: list[dict], title: str) -> Figure:
 def misclassified_grid(
     rows: list[dict], title: str, limit: int, root: Path | None, cols: int = 4
 ) -> Image.Image | None:
-    """Up to `limit` wrong val images captioned true / predicted (prob); None when none is wrong. Only images under
+    """Up to `limit` wrong val images captioned with the whole file name (wrapped, never cut) and true /
+    predicted (prob); None when none is wrong. Each image sits right above its caption. Only images under
     `root`/val (the run's data root) are drawn: a CSV row may name any file on disk, which the report must not show.
 
     Composed with PIL rather than matplotlib subplots: one image per run, ~50x faster to lay out.
@@ -89,26 +95,57 @@ def misclassified_grid(
     if not wrong:
         return None
     shown = wrong[:limit]
-    lines = math.ceil(len(shown) / cols)
-    cell_w, cell_h, header = THUMB + 24, THUMB + 44, 20
-    grid = Image.new("RGB", (cols * cell_w, header + lines * cell_h), "white")
-    draw = ImageDraw.Draw(grid)
+    font = ImageFont.load_default(size=FONT_PX)
+    cell_w, line_h = THUMB + 2 * PAD, FONT_PX + 4
+    captions = [_caption(row, font, THUMB) for row in shown]
+    cell_h = THUMB + PAD + line_h * max(len(c) for c in captions) + 2 * PAD
     more = f" (first {limit} of {len(wrong)})" if len(wrong) > limit else ""
-    draw.text((4, 4), f"{title}: misclassified val images{more}", fill="black")
-    for i, row in enumerate(shown):
-        x, y = (i % cols) * cell_w + 12, header + (i // cols) * cell_h
+    heading = _wrap(f"{title}: misclassified val images{more}", font, cols * cell_w - 2 * PAD)
+    header = line_h * len(heading) + 2 * PAD
+    grid = Image.new("RGB", (cols * cell_w, header + math.ceil(len(shown) / cols) * cell_h), "white")
+    draw = ImageDraw.Draw(grid)
+    draw.multiline_text((PAD, PAD), "\n".join(heading), fill="black", font=font, spacing=4)
+    for i, (row, caption) in enumerate(zip(shown, captions, strict=True)):
+        x, y = (i % cols) * cell_w + PAD, header + (i // cols) * cell_h
         path = Path(row["path"])
         inside = root is not None and _under(path, root / "val")  # val images only, whatever the CSV says
         thumb = _thumbnail(path) if inside else None
         if thumb is None:
             draw.rectangle((x, y, x + THUMB, y + THUMB), outline="gray")
             why = "image not found" if inside else "not in data root/val" if root else "data root unrecorded"
-            draw.text((x + 8, y + THUMB // 2), why, fill="gray")
-        else:
-            grid.paste(thumb, (x, y))
-        caption = f"{Path(row['path']).name[:22]}\ntrue {row['true']}, pred {row['pred']} ({float(row['prob']):.2f})"
-        draw.multiline_text((x, y + THUMB + 4), caption, fill="red")
+            draw.multiline_text(
+                (x + 8, y + THUMB // 2), "\n".join(_wrap(why, font, THUMB - 16)), fill="gray", font=font
+            )
+        else:  # a wide image sits on the caption, not THUMB - height pixels above it
+            grid.paste(thumb, (x + (THUMB - thumb.width) // 2, y + THUMB - thumb.height))
+        draw.multiline_text((x, y + THUMB + PAD), "\n".join(caption), fill="red", font=font, spacing=4)
     return grid
+
+
+def _caption(row: dict, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    verdict = f"true {row['true']}, pred {row['pred']} ({float(row['prob']):.2f})"
+    return [*_wrap(Path(row["path"]).name, font, width), *_wrap(verdict, font, width)]
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """`text` in lines no wider than `width` px: at spaces where it can, inside a word (a file name) where it
+    must, never dropping a character."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if font.getlength(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        line = ""
+        for char in word:
+            if line and font.getlength(line + char) > width:
+                lines.append(line)
+                line = ""
+            line += char
+    return [*lines, line] if line or not lines else lines
 
 
 def _under(path: Path, root: Path) -> bool:
@@ -122,9 +159,7 @@ def _thumbnail(path: Path) -> Image.Image | None:
         return None
     try:
         with Image.open(path) as image:
-            image = image.convert("RGB")
-            image.thumbnail((THUMB, THUMB))
-            return image
+            return ImageOps.contain(image.convert("RGB"), (THUMB, THUMB))  # small images scaled up too
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
 

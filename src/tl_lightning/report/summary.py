@@ -21,13 +21,14 @@ def write_summary(sweep_dir: Path | str) -> list[dict]:
     sweep = load_sweep(Path(sweep_dir))
     check_outputs(sweep.path)
     varying = [k for k in sweep.varying if k not in SHOWN_ELSEWHERE]
-    columns = (*HEAD, *varying, *RESULTS)
+    tagged = ("tags",) if any((run.metrics or {}).get("tags") for run in sweep.runs) else ()  # tags=[...]
+    columns = (*HEAD, *tagged, *varying, *RESULTS)
     rows = [_row(run, varying) for run in sweep.runs]
     # Cells a spreadsheet would run as formulas (a setting `=HYPERLINK(...)`) start with a quote (spreadsheet.py).
     with atomic_open(sweep.path / "summary.csv", "w", inside=sweep.path, newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow([guard(c) for c in columns])
-        writer.writerows([guard(row[c]) for c in columns] for row in rows)
+        writer.writerows([guard(row.get(c, "")) for c in columns] for row in rows)
     lines = ["| " + " | ".join(map(md, columns)) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(row[c]) for c in columns) + " |" for row in rows]
     with atomic_open(sweep.path / "summary.md", "w", inside=sweep.path, encoding="utf-8") as f:
@@ -46,6 +47,7 @@ def _row(run: Run, varying: list[str]) -> dict:
         "seed": run.seed,
         "weights": run.weights_text() if run.ok or run.weights else None,
         "augmentation": run.regime,
+        "tags": ",".join(metrics.get("tags") or []),
     }
     row.update({k: format_setting(k, run.settings.get(k)) if run.ok else None for k in varying})
     row.update({k: metrics.get(k) for k in RESULTS})

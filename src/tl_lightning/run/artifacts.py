@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,15 +44,19 @@ def plot_curves(history: dict[str, list[float]], title: str) -> Figure:
     for split in ("train", "val"):
         for ax, metric in ((ax_loss, "loss"), (ax_acc, "acc")):
             values = history[f"{split}_{metric}"]
-            ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=split)
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+            ax.plot(range(1, len(values) + 1), values, marker="o", ms=4, lw=2, label=split)
+    ax_acc.set_ylim(0, 1.02)
     epochs = len(history["train_loss"])
-    for ax in (ax_loss, ax_acc):
+    # Sizes chosen for the figure seen scaled down (TensorBoard, a report): legends and labels >= 12 pt.
+    for ax, name, ylabel in ((ax_loss, "loss", "cross-entropy"), (ax_acc, "accuracy", "accuracy")):
+        ax.set_title(name, fontsize=14)
+        ax.set_xlabel("epoch", fontsize=12)
+        ax.set_ylabel(ylabel, fontsize=12)
+        ax.tick_params(labelsize=11)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{title}: {epochs} epoch{'s' if epochs != 1 else ''}")
+        ax.legend(fontsize=13)
+    fig.suptitle(f"{title}: {epochs} epoch{'s' if epochs != 1 else ''}", fontsize=15)
     fig.tight_layout()
     return fig
 
@@ -66,7 +71,9 @@ def prediction_grid(
 ) -> Figure:
     """The assignment's visualize_model: val images titled predicted / true, wrong ones in red."""
     n = len(images)
-    cols = min(4, n)
+    # Narrow (2 columns for the default 8 images): TensorBoard and reports show a figure scaled to a fixed width,
+    # so the fewer panels across, the larger each caption is seen.
+    cols = min(max(2, math.ceil(math.sqrt(n / 2))), n)
     rows = math.ceil(n / cols)
     # Constrained layout reserves room for every two-line title and the suptitle, so rows never overlap.
     fig = Figure(figsize=(3 * cols, 3.4 * rows + 0.5), layout="constrained")
@@ -76,10 +83,11 @@ def prediction_grid(
     for ax, image, pred, target, prob in zip(axes.flat, images, preds, targets, probs, strict=False):
         ax.imshow(image.permute(1, 2, 0).numpy())
         wrong = pred != target
-        ax.set_title(
+        ax.set_title(  # 18 pt on a 3-inch panel: still readable when the grid is shown as a thumbnail
             f"pred: {class_names[pred]} ({prob:.2f})\ntrue: {class_names[target]}" + ("  ✗" if wrong else ""),
             color="red" if wrong else "black",
-            fontsize=9,
+            fontsize=18,
+            fontweight="bold" if wrong else "normal",
         )
         if wrong:
             for spine in ax.spines.values():
@@ -87,7 +95,7 @@ def prediction_grid(
             ax.axis("on")
             ax.set(xticks=[], yticks=[])
     if title:
-        fig.suptitle(title)
+        fig.suptitle(textwrap.fill(title, 22 * cols), fontsize=18)  # ~24 characters of 18 pt fit a 3-inch panel
     return fig
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from tl_lightning import report
@@ -21,13 +23,19 @@ from tl_lightning.errors import UserError
 from tl_lightning.report.summary import write_summary
 from tl_lightning.run.failures import BAD_INPUT_EXIT, job_outcomes, read_failure
 from tl_lightning.run.prepare import prepare_sweep
+from tl_lightning.run.sweep_progress import finished_jobs, progress_line, sweep_size
 
 log = logging.getLogger(__name__)
 FAILED_SWEEP_EXIT = 1
 
 
 class SweepSummary(Callback):
-    """Hydra callback (conf/hydra/default.yaml): prepare inputs at the start, report at the end."""
+    """Hydra callback (conf/hydra/default.yaml): prepare inputs at the start, `job k of N` with the time left
+    before each job, report at the end."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.started = time.time()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and goes on, so stop here, before Hydra has
@@ -37,6 +45,15 @@ class SweepSummary(Callback):
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(BAD_INPUT_EXIT) from None
+        # Set before the launcher copies this callback into its workers, so they share the start and the size.
+        self.total, self.started = sweep_size(config), time.time()
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        job = config.hydra.job
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        done = finished_jobs(Path(config.hydra.sweep.dir))
+        log.info(progress_line(int(job.num) + 1, self.total, job.override_dirname, done, time.time() - self.started))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -1,5 +1,6 @@
-"""TensorBoard that reads at a glance: train and val on one chart (custom scalars), epochs as the step of
-epoch-level scalars, and an HParams table of the settings that define a run with its outcome.
+"""TensorBoard that reads at a glance: a chart per split and quantity with every run on it (custom scalars),
+epochs as the step of every scalar (the lr too), and an HParams table whose ticked columns are the settings
+that define a run (arch, strategy, unfreeze, init_weights, input; lr, seed, batch size) with its outcome.
 
 conf/logger/tensorboard.yaml builds `RunTensorBoardLogger`; `write_run_summary` (called from
 run/train.py's write_artifacts) adds the predictions grid and the run's hparams when it has finished.
@@ -10,19 +11,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-# One chart per quantity with both splits (Multiline takes tag regexes).
+# Custom scalars colour lines by run only, so train and val get charts of their own, titled by split; every
+# run is a line on each. Multiline takes tag regexes.
 LAYOUT = {
-    "train vs val": {
-        "loss": ["Multiline", [r"^train/loss$", r"^val/loss$"]],
-        "accuracy": ["Multiline", [r"^train/acc$", r"^val/acc$"]],
-    }
+    "accuracy per split (one line per run)": {
+        "train accuracy": ["Multiline", [r"^train/acc$"]],
+        "val accuracy": ["Multiline", [r"^val/acc$"]],
+    },
+    "loss per split (one line per run)": {
+        "train loss": ["Multiline", [r"^train/loss$"]],
+        "val loss": ["Multiline", [r"^val/loss$"]],
+    },
+    "learning rate": {"learning rate per epoch": ["Multiline", [r"^lr-"]]},
 }
+
+
+class EpochLearningRateMonitor(LearningRateMonitor):
+    """Lightning's LearningRateMonitor logging the lr each epoch at that epoch (from 1, like every other chart)
+    rather than at the optimizer step count: it passes the epoch the way Lightning's own metrics do."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        stats = self._extract_stats(trainer, "epoch" if self.logging_interval is None else "any")
+        if stats:
+            for logger in trainer.loggers:
+                logger.log_metrics({**stats, "epoch": trainer.current_epoch}, step=trainer.current_epoch)
 
 
 class RunTensorBoardLogger(TensorBoardLogger):
@@ -55,25 +75,43 @@ class RunTensorBoardLogger(TensorBoardLogger):
 
 
 def run_hparams(cfg: DictConfig, metrics: dict) -> dict[str, Any]:
-    """The settings that define a run: the HParams table's columns."""
-    return {
-        "run": short_name(cfg, metrics),
+    """The HParams table's setting columns. TensorBoard ticks only the first five (those that differ between
+    runs first, then by name), so there are five, plus `user_tags` (last by name) when the run has tags, and the
+    numeric settings are metric columns (`settings`)."""
+    recorded = metrics.get("settings") or {}
+    params = {
         "arch": cfg.arch.name,
         "strategy": cfg.strategy.name,
         "unfreeze": str(metrics.get("unfreeze")),
-        "weights": str(cfg.arch.weights),
-        "lr": float(cfg.optimizer.lr),
-        "batch_size": int(cfg.data.batch_size),
-        "epochs": int(metrics.get("epochs") or 0),
-        "seed": int(cfg.seed),
-        "image_size": int(cfg.arch.image_size),
-        # The regime the run recorded (plain / views-K / fresh): one source for metrics.json and TensorBoard.
-        "augmentation": str((metrics.get("settings") or {}).get("augmentation", "unknown")),
+        # Not `weights`: by name it would sort after `user_tags` and lose its ticked place to it.
+        "init_weights": weights_label(recorded, cfg),
+        # The image size and the regime the run recorded (plain / views-K / fresh), as metrics.json says them.
+        "input": f"{int(cfg.arch.image_size)} px, {recorded.get('augmentation', 'unknown')}",
+    }
+    if metrics.get("tags"):
+        params["user_tags"] = ",".join(metrics["tags"])
+    return params
+
+
+def weights_label(recorded: dict, cfg: DictConfig) -> str:
+    """One value per weights: a folder and the file in it give the same file name and hash."""
+    sha = recorded.get("weights_sha256")
+    name = recorded.get("weights", str(cfg.arch.weights).lower())
+    return f"{name} (sha256 {sha[:12]})" if sha else str(name)
+
+
+def settings(cfg: DictConfig) -> dict[str, float]:
+    """Numeric settings as metric columns: sorted by name they come first, so TensorBoard ticks them with the
+    two accuracies (it ticks the first five metrics)."""
+    return {
+        "hparams/batch_size": float(cfg.data.batch_size),
+        "hparams/lr": float(cfg.optimizer.lr),
+        "hparams/seed": float(cfg.seed),
     }
 
 
 def outcome(metrics: dict) -> dict[str, float]:
-    """The HParams table's metric columns."""
+    """The HParams table's outcome columns."""
     nan = float("nan")
     val_loss = metrics.get("val_loss") or [nan]
     return {
@@ -94,9 +132,9 @@ def write_run_summary(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict,
     epochs = int(metrics.get("epochs") or 0)
     logger.experiment.add_figure("val/predictions", grid, global_step=epochs, close=False)
     if isinstance(logger, RunTensorBoardLogger):
-        logger.log_run_hparams(run_hparams(cfg, metrics), outcome(metrics), step=epochs)
+        logger.log_run_hparams(run_hparams(cfg, metrics), {**settings(cfg), **outcome(metrics)}, step=epochs)
     else:  # a plain TensorBoardLogger chosen in the config still gets the short table
-        logger.log_hyperparams(run_hparams(cfg, metrics), outcome(metrics))
+        logger.log_hyperparams(run_hparams(cfg, metrics), {**settings(cfg), **outcome(metrics)})
     logger.finalize("success")
 
 

@@ -14,17 +14,28 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from tl_lightning import progress
 from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, failures, gpu_slots, hint, job_share, prepare, provenance, resume, tensorboard
+from tl_lightning.run import (
+    artifacts,
+    failures,
+    gpu_slots,
+    hint,
+    job_share,
+    mlflow_logger,
+    prepare,
+    provenance,
+    resume,
+    tensorboard,
+)
 from tl_lightning.run.cluster import trainer_overrides
 from tl_lightning.run.config import apply_missing_weights, check_config, requested_regime, resolve_image_size
-from tl_lightning.run.console import quiet_mode, silence_known_noise
+from tl_lightning.run.console import final_pass, quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
@@ -33,6 +44,7 @@ from tl_lightning.run.lock import run_folder_lock
 from tl_lightning.run.overrides import check_command_line
 from tl_lightning.run.schema import register_schema
 from tl_lightning.run.settings import RunSettings, run_settings
+from tl_lightning.run.show_config import config_lines, default_config
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +68,9 @@ def _train(cfg: DictConfig) -> dict:
     resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
-    if cfg.get("print_config", True) and not progress.is_quiet() and rank_zero_only.rank == 0:  # once under DDP
-        print(OmegaConf.to_yaml(cfg, resolve=True), flush=True)  # what this run is, before any work
     out = Path(cfg.paths.output_dir)
+    if cfg.get("print_config", True) and not progress.is_quiet() and rank_zero_only.rank == 0:  # once under DDP
+        print("\n".join(config_lines(cfg, out, default_config())), flush=True)  # what this run is, before any work
     out.mkdir(parents=True, exist_ok=True)
     if (finished := resume.finished_metrics(cfg, out)) is not None:
         return finished
@@ -97,7 +109,9 @@ def _train(cfg: DictConfig) -> dict:
     sigterm = trainer.received_sigterm  # the test pass below resets Lightning's flag
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    trainer.test(module, datamodule=fit_data, ckpt_path=best or None, verbose=False, weights_only=True)
+    log.info(final_pass_line(best, history))
+    with final_pass(trainer):
+        trainer.test(module, datamodule=fit_data, ckpt_path=best or None, verbose=False, weights_only=True)
     sigterm = sigterm or trainer.received_sigterm
     trainable, total = module.param_counts
     metrics = artifacts.summarize(
@@ -116,6 +130,7 @@ def _train(cfg: DictConfig) -> dict:
         best_checkpoint=best,
         test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
         val_predictions_last="val_predictions_last.csv",
+        tags=run_tags(cfg),
         **provenance.describe(cfg, module, datamodule, regime, input_cache),
     )
     if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
@@ -126,6 +141,23 @@ def _train(cfg: DictConfig) -> dict:
         print(f"Stopped by SIGTERM after {out} had finished; its results are saved.", file=sys.stderr)
         raise SystemExit(143)
     return metrics
+
+
+def run_tags(cfg: DictConfig) -> list[str]:
+    """`tags=[a,b]` as a list of strings (`tags=a` counts as one tag)."""
+    tags = cfg.get("tags") or []
+    return [str(tags)] if isinstance(tags, str) else [str(t) for t in tags]
+
+
+def final_pass_line(best: str, history: dict[str, list[float]]) -> str:
+    """What the pass after the last epoch is, in words (it writes val_predictions.csv and predictions.png)."""
+    val_acc = history.get("val_acc") or []
+    if best and val_acc:
+        epoch = max(range(len(val_acc)), key=val_acc.__getitem__)
+        which = f"the best checkpoint (epoch {epoch + 1}, val acc {val_acc[epoch]:.3f})"
+    else:
+        which = "the last weights"
+    return f"Final pass: scoring every val image with {which} for val_predictions.csv and predictions.png"
 
 
 def choose_inputs(
@@ -201,6 +233,7 @@ def write_artifacts(
     artifacts.save_figure(grid, out / "predictions.png")
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
+    mlflow_logger.record_runs(trainer, cfg, metrics, out)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
