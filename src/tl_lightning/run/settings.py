@@ -26,6 +26,7 @@ def run_settings(cfg: DictConfig, classes: list[str]) -> dict[str, Any]:
         "optimizer": cfg.get("optimizer"),
         "scheduler": cfg.get("scheduler"),
         "data.batch_size": cfg.data.batch_size,
+        "trainer.frozen_pass": cfg.trainer.get("frozen_pass", "auto"),
         "model.aux_loss_weight": cfg.model.get("aux_loss_weight"),
         "seed": cfg.seed,
         "classes": list(classes),
