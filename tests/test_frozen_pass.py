@@ -30,15 +30,17 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path):
     assert cpu_flags(tmp_path / "absent") == set()
 
 
-def test_auto_is_bf16_channels_last_only_with_native_bf16(monkeypatch):
+def test_auto_is_fp32_channels_last_on_cpu_and_bf16_needs_native_bf16(monkeypatch):
     monkeypatch.setattr(frozen_pass, "native_bf16", lambda: True)
     fast = choose("auto", CPU, "32-true", lambda: None)
-    assert (fast.name, fast.bf16, fast.channels_last) == ("bf16+channels_last", True, True)
+    assert (fast.name, fast.bf16, fast.channels_last) == ("fp32+channels_last", False, True)
+    bf16 = choose("bf16+channels_last", CPU, "32-true", lambda: None)
+    assert (bf16.bf16, bf16.channels_last) == (True, True)
     # Another precision asked of the trainer is kept, as is every GPU's.
     assert choose("auto", CPU, "bf16-mixed", lambda: None).name == "trainer precision (bf16-mixed)"
     assert choose("auto", torch.device("cuda"), "32-true", lambda: None).name == "fp32"
     monkeypatch.setattr(frozen_pass, "native_bf16", lambda: False)
-    assert choose("auto", CPU, "32-true", lambda: None).name == "fp32"
+    assert choose("auto", CPU, "32-true", lambda: None).name == "fp32+channels_last"
     with pytest.raises(UserError, match="trainer.frozen_pass=bf16: this CPU has no native bf16"):
         choose("bf16", CPU, "32-true", lambda: None)
     with pytest.raises(UserError, match="trainer.frozen_pass='fp16' is not one of"):
@@ -71,12 +73,19 @@ def test_trainer_cpu_records_exact_fp32(make_cfg):
     assert metrics["settings"]["frozen_pass"] == "fp32"
 
 
-@needs_bf16
-@pytest.mark.parametrize("strategy", ["extractor", "mixed"])
-def test_fast_path_reruns_are_bit_identical_and_recorded(make_cfg, strategy):
-    extra = ("trainer.frozen_pass=auto", "trainer.max_epochs=2", "data.batch_size=3")
+@pytest.mark.parametrize(
+    ("strategy", "setting"),
+    [
+        ("extractor", "auto"),
+        ("mixed", "auto"),
+        pytest.param("extractor", "bf16+channels_last", marks=needs_bf16),
+        pytest.param("mixed", "bf16+channels_last", marks=needs_bf16),
+    ],
+)
+def test_fast_path_reruns_are_bit_identical_and_recorded(make_cfg, strategy, setting):
+    extra = (f"trainer.frozen_pass={setting}", "trainer.max_epochs=2", "data.batch_size=3")
     runs = [train(make_cfg("alexnet", strategy, *extra)) for _ in range(2)]
-    assert runs[0]["settings"]["frozen_pass"] == "bf16+channels_last"
+    assert runs[0]["settings"]["frozen_pass"] == setting.replace("auto", "fp32+channels_last")
     stable = [{k: v for k, v in json.loads(json.dumps(m)).items() if k not in VOLATILE} for m in runs]
     assert stable[0] == stable[1]
 

@@ -1,16 +1,17 @@
 """How the frozen part of the network runs when it is cached: number format and memory layout.
 
 The frozen passes (the feature cache of `extractor` and `mixed`, train views and val) are where a CPU run
-spends its time for every strategy but `finetune`. On a CPU with native bf16 instructions (avx512_bf16 or
-amx_bf16; aarch64 `bf16`) bf16 autocast with channels-last tensors was measured several times faster than
-fp32 NCHW (benchmarks/RESULTS.md, 2026-11-30). Emulated bf16 is slower than fp32, so without the native
-instructions `auto` stays fp32. The trained part (head, optimizer state) is always fp32: only what the
-frozen part computes, once, is rounded, and the cache holds it as fp32 so every later step is the same.
+spends its time for every strategy but `finetune`. Measured side by side on this project's CPUs
+(benchmarks/RESULTS.md, 2026-11-30): channels-last fp32 beats NCHW fp32, and bf16 autocast, even with the
+native avx512_bf16 kernels oneDNN picks on a Xeon, was slower than fp32 there (faster on an AMD EPYC, issue
+22). So `auto` is fp32 channels-last on CPU (the same arithmetic, other kernels: features agree to ~1e-6, not
+bitwise), bf16 is opt-in, and refused where the CPU has no native bf16 (emulated bf16 is slower still).
+The trained part (head, optimizer state) is always fp32 NCHW; the cache is stored fp32 NCHW.
 
 `trainer.frozen_pass`:
-  auto                 CPU with native bf16 and 32-true precision: bf16+channels_last; else the trainer's own
-                       precision context (today's behaviour on GPUs and on CPUs without native bf16)
-  fp32                 exact fp32 NCHW, whatever the trainer's precision (trainer=cpu: the reproducible study)
+  auto                 CPU under 32-true precision: fp32+channels_last; else the trainer's own precision
+                       context (today's behaviour on GPUs, and under trainer.precision=bf16-mixed)
+  fp32                 exact fp32 NCHW, as before this option existed (trainer=cpu: the reproducible study)
   fp32+channels_last, bf16, bf16+channels_last   asked for explicitly
 The chosen name is written into metrics.json `settings.frozen_pass`: runs that differ by it are different cells.
 """
@@ -30,7 +31,7 @@ import torch.nn as nn
 from tl_lightning.errors import UserError
 
 CHOICES = ("auto", "fp32", "fp32+channels_last", "bf16", "bf16+channels_last")
-FAST_CPU = "bf16+channels_last"
+FAST_CPU = "fp32+channels_last"  # measured faster than fp32 NCHW; bf16 measured slower on a native-bf16 Xeon
 NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 flags; aarch64 lists `bf16` in Features
 
 
@@ -72,7 +73,7 @@ def choose(
     if setting not in CHOICES:
         raise UserError(f"trainer.frozen_pass={setting!r} is not one of {', '.join(CHOICES)}")
     if setting == "auto":
-        if device.type == "cpu" and str(precision) in ("32-true", "32") and native_bf16():
+        if device.type == "cpu" and str(precision) in ("32-true", "32"):
             setting = FAST_CPU
         else:
             return FrozenPass(in_trainer_precision(precision), device.type, fallback=trainer_context)
