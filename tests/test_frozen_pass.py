@@ -14,6 +14,7 @@ from tl_lightning.errors import UserError
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.report.summary import write_summary
 from tl_lightning.run import frozen_pass
+from tl_lightning.run.config import check_config
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.frozen_pass import choose, cpu_flags
 from tl_lightning.run.train import train
@@ -66,6 +67,11 @@ def test_fast_cache_is_rounded_like_bf16_and_leaves_the_model_fp32_nchw(tiny_dat
     assert torch.equal(fast, again)  # and is deterministic
     for k, v in module.model.state_dict().items():  # the trained part sees the same fp32 NCHW weights
         assert v.is_contiguous() and torch.equal(v, before[k]), k
+
+
+def test_an_unknown_frozen_pass_is_refused_before_any_work(make_cfg):
+    with pytest.raises(UserError, match="trainer.frozen_pass='fp16' is not one of auto, fp32"):
+        check_config(make_cfg("alexnet", "finetune", "trainer.frozen_pass=fp16"))
 
 
 def test_trainer_cpu_records_exact_fp32(make_cfg):
