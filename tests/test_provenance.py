@@ -32,6 +32,7 @@ SETTINGS = [
     "scheduler",
     "max_epochs",
     "precision",
+    "frozen_pass",
     "seed",
 ]
 
@@ -72,6 +73,7 @@ def test_metrics_json_records_settings_and_provenance(make_cfg, tmp_path):
     )
     assert (settings["optimizer"], settings["lr"], settings["max_epochs"]) == ("Adam", 1e-4, 1)
     assert settings["scheduler"] == "StepLR(step_size=7, gamma=0.1)" and settings["precision"] == "32-true"
+    assert settings["frozen_pass"] == "fp32"  # trainer=cpu: the exact pass
     assert settings["steps_per_epoch"] == 3  # 12 tiny train images, batch 4
     assert f"arch.weights={weights}" in saved["overrides"] and "seed=3" in saved["overrides"]
     assert saved["weights_source"] == f"file alexnet-features.pth (sha256 {settings['weights_sha256']})"

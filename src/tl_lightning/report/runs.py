@@ -166,6 +166,8 @@ def _settings(run: Run) -> tuple[dict, str]:
     recorded = run.metrics.get("settings")
     if isinstance(recorded, dict):
         found = {k: v for k, v in recorded.items() if k != "seed"}
+        if "frozen_pass" not in found and "precision" in found:  # written before frozen_pass was recorded
+            found["frozen_pass"] = _frozen_pass_before(found["precision"])
         return {"arch": run.arch, "strategy": run.strategy, **found}, "settings"
     found = {"arch": run.arch, "strategy": run.strategy}
     for item in _overrides(run):
@@ -174,6 +176,11 @@ def _settings(run: Run) -> tuple[dict, str]:
         if key and key not in AXES and key not in NOT_DEFINING and not key.startswith("hydra"):
             found[key] = value
     return found, "overrides"
+
+
+def _frozen_pass_before(precision: object) -> str:
+    """What older runs did: the frozen layers ran in the trainer's precision (run/frozen_pass.py's names)."""
+    return "fp32" if str(precision) in ("32-true", "32") else f"trainer precision ({precision})"
 
 
 def _overrides(run: Run) -> list[str]:

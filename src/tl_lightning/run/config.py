@@ -22,6 +22,7 @@ from tl_lightning.model.archs import ARCHS, build_backbone, get_spec, with_head
 from tl_lightning.model.freezing import apply_freeze
 from tl_lightning.model.spec import ArchSpec
 from tl_lightning.model.weights import MISSING_WEIGHTS, check_compatible, lacks_file, read_state_dict, weights_file
+from tl_lightning.run.frozen_pass import CHOICES as FROZEN_PASSES
 from tl_lightning.run.prepare import ways_out
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"optimizer.lr={cfg.optimizer.lr:g} must be > 0")  # :g: 0, not the schema's float 0.0
     if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
         problems.append(f"trainer.max_epochs={cfg.trainer.max_epochs} must be >= 1")
+    if (frozen := str(cfg.trainer.get("frozen_pass", "auto"))) not in FROZEN_PASSES:
+        problems.append(f"trainer.frozen_pass={frozen!r} is not one of {', '.join(FROZEN_PASSES)}")
     if cfg.data.batch_size < 1:
         problems.append(f"data.batch_size={cfg.data.batch_size} must be >= 1")
     strategies = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))

@@ -29,6 +29,7 @@ from tl_lightning.data.seeding import EpochShuffle, drop_last, generator, stream
 from tl_lightning.data.transforms import eval_transform
 from tl_lightning.model.freezing import FreezePlan
 from tl_lightning.model.spec import ArchSpec
+from tl_lightning.run.frozen_pass import FrozenPass
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,14 @@ def capture_inputs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The input of module `tap` for every sample, with the network in eval mode; nothing after it runs.
 
-    `precision` is the training's forward context (e.g. bf16 autocast): the cache must hold what the
-    frozen part computes during training, and mixed precision makes the pass faster too.
+    `precision` is the pass's number format: the trainer's forward context (e.g. bf16 autocast), or a
+    FrozenPass (run/frozen_pass.py), which also runs the pass channels-last. The cache is stored fp32 NCHW,
+    so the trained part sees the same layout and dtype whichever pass filled it.
     """
     captured: list[torch.Tensor] = []
 
     def hook(_module: nn.Module, args: tuple) -> None:
-        captured.append(args[0].detach().float().cpu())
+        captured.append(args[0].detach().float().cpu().contiguous())
         raise _Stop
 
     # Restored module by module: a blanket model.train() would un-freeze the frozen modules' eval mode.
@@ -101,18 +103,25 @@ def capture_inputs(
     model.eval()
     handle = model.get_submodule(tap).register_forward_pre_hook(hook)
     labels = []
+    layout = precision.layout(model) if isinstance(precision, FrozenPass) else nullcontext()
+    prepare = precision.prepare if isinstance(precision, FrozenPass) else _same
     try:
         # Says what the user waits for (the frozen layers, once, over the images), and stays as a timed line.
         label = f"Frozen layers: one pass over {len(loader.dataset)} images"
-        for x, y in progress.bar(loader, label, unit="batch", leave=True):
-            with suppress(_Stop), precision():
-                model(x.to(device, non_blocking=True))
-            labels.append(y)
+        with layout:
+            for x, y in progress.bar(loader, label, unit="batch", leave=True):
+                with suppress(_Stop), precision():
+                    model(prepare(x.to(device, non_blocking=True)))
+                labels.append(y)
     finally:
         handle.remove()
         for module, training in modes.items():
             module.training = training
     return torch.cat(captured), torch.cat(labels)
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 class CachedViews(Dataset):

@@ -21,11 +21,16 @@ from tl_lightning.model.weights import weights_file
 
 
 def describe(
-    cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, regime: str, input_cache: str
+    cfg: DictConfig,
+    module: TransferLearningModule,
+    datamodule: ImageFolderDataModule,
+    regime: str,
+    input_cache: str,
+    frozen_pass: str | None = None,
 ) -> dict:
     """The provenance keys of metrics.json."""
     return {
-        "settings": settings(cfg, module, datamodule, regime, input_cache),
+        "settings": settings(cfg, module, datamodule, regime, input_cache, frozen_pass),
         "overrides": task_overrides(),
         "weights_source": weights_source(cfg.arch.name, cfg.arch.get("weights"), cfg.arch.get("weights_folder")),
         "augmentation": augmentation_text(regime, datamodule.image_size),
@@ -35,9 +40,15 @@ def describe(
 
 
 def settings(
-    cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, regime: str, input_cache: str
+    cfg: DictConfig,
+    module: TransferLearningModule,
+    datamodule: ImageFolderDataModule,
+    regime: str,
+    input_cache: str,
+    frozen_pass: str | None = None,
 ) -> dict:
-    """The run's defining settings; `steps_per_epoch` is what the train loader gave in epoch 1 (None before fit)."""
+    """The run's defining settings; `steps_per_epoch` is what the train loader gave in epoch 1 (None before fit).
+    `frozen_pass` is how the frozen layers ran (run/frozen_pass.py): bf16 changes the cached features."""
     weights = cfg.arch.get("weights")
     path = _weights_path(cfg.arch.name, weights)
     # Only where arch.missing_weights=random applied (the folder has no file for this arch): other runs' settings
@@ -61,6 +72,7 @@ def settings(
         "scheduler": scheduler_text(cfg.get("scheduler")),
         "max_epochs": int(cfg.trainer.max_epochs),
         "precision": str(cfg.trainer.precision),
+        "frozen_pass": frozen_pass,
         "seed": int(cfg.seed),
         # Cross-validation only (data/folds.py): which split trained and which fold was validated on.
         **(datamodule.split.columns() if datamodule.split is not None else {}),

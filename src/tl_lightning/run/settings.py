@@ -30,6 +30,7 @@ def run_settings(cfg: DictConfig, classes: list[str]) -> dict[str, Any]:
         "data.folds": cfg.data.get("folds"),
         "data.fold": cfg.data.get("fold") if cfg.data.get("folds") is not None else None,
         "data.split_seed": cfg.data.get("split_seed") if cfg.data.get("folds") is not None else None,
+        "trainer.frozen_pass": cfg.trainer.get("frozen_pass", "auto"),
         "model.aux_loss_weight": cfg.model.get("aux_loss_weight"),
         "seed": cfg.seed,
         "classes": list(classes),

@@ -14,7 +14,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from tl_lightning import progress
 from tl_lightning.conf import CONF_DIR
@@ -40,6 +40,7 @@ from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
+from tl_lightning.run.frozen_pass import choose, in_trainer_precision
 from tl_lightning.run.lock import run_folder_lock
 from tl_lightning.run.overrides import check_command_line
 from tl_lightning.run.schema import register_schema
@@ -97,11 +98,11 @@ def _train(cfg: DictConfig) -> dict:
     if not quiet and cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(progress_bar())  # counts epochs from 1
     extra = {**quiet, **trainer_overrides(cfg)}  # under SLURM: submitit's requeue, not Lightning's
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
+    trainer: L.Trainer = instantiate(trainer_conf(cfg), callbacks=callbacks, logger=loggers or False, **extra)
 
     with hint.resume_hint(out):
         with hint.sigterm_raises():  # Lightning handles SIGTERM only inside fit; the frozen pass comes first
-            fit_data, input_cache, regime = choose_inputs(cfg, module, datamodule, trainer)
+            fit_data, input_cache, regime, frozen_pass = choose_inputs(cfg, module, datamodule, trainer)
         trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
     wall_s = time.perf_counter() - start
     history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
@@ -131,7 +132,7 @@ def _train(cfg: DictConfig) -> dict:
         test_acc_best_checkpoint=float(trainer.callback_metrics.get("test/acc", float("nan"))),
         val_predictions_last="val_predictions_last.csv",
         tags=run_tags(cfg),
-        **provenance.describe(cfg, module, datamodule, regime, input_cache),
+        **provenance.describe(cfg, module, datamodule, regime, input_cache, frozen_pass),
     )
     if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
         write_artifacts(out, cfg, metrics, module, datamodule, trainer)
@@ -162,31 +163,45 @@ def final_pass_line(best: str, history: dict[str, list[float]]) -> str:
 
 def choose_inputs(
     cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, trainer: L.Trainer
-) -> tuple[L.LightningDataModule, str, str]:
+) -> tuple[L.LightningDataModule, str, str, str]:
     """Images, or cached activations of the frozen part when strategy.cache_features allows it exactly;
-    with the train-input regime that runs (`plain`, `views-K`, or `fresh` whenever images are trained on)."""
+    with the train-input regime that runs (`plain`, `views-K`, or `fresh` whenever images are trained on)
+    and how the frozen part ran (settings.frozen_pass)."""
     regime = requested_regime(cfg)
+    in_training = in_trainer_precision(cfg.trainer.precision)  # frozen layers run inside each training step
     if not cfg.strategy.get("cache_features"):
-        return datamodule, "off", regime
+        return datamodule, "off", regime, in_training
     if regime == "fresh":
         # Fresh crops every epoch: the frozen part runs on images each step, without autograd (no graph
         # is built through parameters that do not require grad, so there is no backward pass through them).
-        return datamodule, "off: strategy.cache_views=fresh draws new crops every epoch", regime
+        return datamodule, "off: strategy.cache_views=fresh draws new crops every epoch", regime, in_training
     cut = find_cut(module.model, module.spec, module.plan)
     if isinstance(cut, str):
         log.info("Feature cache not used: %s; training on images with fresh crops every epoch.", cut)
-        return datamodule, f"off: {cut}", "fresh"
+        return datamodule, f"off: {cut}", "fresh", in_training
+    device = trainer.strategy.root_device
+    frozen = choose(
+        cfg.trainer.get("frozen_pass", "auto"), device, cfg.trainer.precision, trainer.precision_plugin.forward_context
+    )
     cached = build_cached_datamodule(
         module.model,
         cut,
         datamodule,
         views=int(regime.removeprefix("views-")) if regime.startswith("views-") else None,
         batch_size=cfg.strategy.cache_batch_size,
-        device=trainer.strategy.root_device,
-        precision=trainer.precision_plugin.forward_context,
+        device=device,
+        precision=frozen,
     )
     module.use_cached_inputs(cut.tail)
-    return cached, f"input of {cut.tap}", regime
+    return cached, f"input of {cut.tap}", regime, frozen.name
+
+
+def trainer_conf(cfg: DictConfig) -> DictConfig:
+    """cfg.trainer without this package's own keys, which lightning.Trainer does not take."""
+    conf = copy.deepcopy(cfg.trainer)
+    with open_dict(conf):
+        conf.pop("frozen_pass", None)
+    return conf
 
 
 def write_artifacts(
