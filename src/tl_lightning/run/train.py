@@ -21,7 +21,17 @@ from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import artifacts, failures, gpu_slots, job_share, prepare, provenance, resume, tensorboard
+from tl_lightning.run import (
+    artifacts,
+    explain,
+    failures,
+    gpu_slots,
+    job_share,
+    prepare,
+    provenance,
+    resume,
+    tensorboard,
+)
 from tl_lightning.run.config import check_config, requested_regime, resolve_image_size
 from tl_lightning.run.console import quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
@@ -50,6 +60,7 @@ def _train(cfg: DictConfig) -> dict:
     resolve_image_size(cfg)
     check_config(cfg)
     check_ddp_launch(cfg)
+    explain.explain_settings(cfg)  # a bad `explain` setting fails now, not after training
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
     if cfg.get("print_config", True) and not progress.is_quiet() and rank_zero_only.rank == 0:  # once under DDP
@@ -113,7 +124,7 @@ def _train(cfg: DictConfig) -> dict:
         **provenance.describe(cfg, module, datamodule, regime, input_cache),
     )
     if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
-        write_artifacts(out, cfg, metrics, module, datamodule, trainer)
+        write_artifacts(out, cfg, metrics, module, datamodule, trainer, fit_data)
     if sigterm:
         # Lightning only sets a flag for a SIGTERM that comes after the last epoch or during the last test
         # batch. The run is complete and saved, but whoever sent it (scancel, a sweep's user) meant stop.
@@ -158,6 +169,7 @@ def write_artifacts(
     module: TransferLearningModule,
     datamodule: ImageFolderDataModule,
     trainer: L.Trainer,
+    fit_data: L.LightningDataModule | None = None,
 ) -> None:
     title = f"{cfg.arch.name} / {cfg.strategy.name}"
     artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
@@ -186,6 +198,8 @@ def write_artifacts(
         class_names=[artifacts.printable(c) for c in datamodule.classes],
         title=artifacts.grid_title(tensorboard.short_name(cfg, metrics), metrics["best_epoch"], n_wrong, len(preds)),
     )
+    # Before the TensorBoard summary closes the writer: the explanation adds the Projector embedding.
+    explain.explain_run(out, cfg, metrics, module, datamodule, fit_data or datamodule, trainer)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             tensorboard.write_run_summary(logger, cfg, metrics, grid)
