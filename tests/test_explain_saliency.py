@@ -22,7 +22,7 @@ def test_every_listed_arch_yields_a_saliency_map_of_the_images_size(arch):
     maps = grad_cam(module, images)
     assert [tuple(m.heat.shape) for m in maps] == [(size, size)]
     for m in maps:
-        assert torch.isfinite(m.heat).all() and 0 <= float(m.heat.min()) and float(m.heat.max()) <= 1
+        assert torch.isfinite(m.heat).all() and float(m.heat.min()) >= 0 and float(m.heat.max()) <= 1
         assert 0.5 <= m.prob <= 1 and m.pred in (0, 1)
 
 

@@ -8,6 +8,7 @@ from tl_lightning.report.answers.freeze import answer_freeze
 from tl_lightning.report.answers.shuffle import answer_shuffle
 from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
+from tl_lightning.report.explained import explained_section
 from tl_lightning.report.figures import clear_figures, curves_section, per_run_section
 from tl_lightning.report.groups import Cell, Sweep, format_setting, load_sweep
 from tl_lightning.report.noise import noise_table
@@ -27,6 +28,7 @@ def write_report(sweep_dir: Path | str) -> Path:
         *_problems(sweep),
         *_noise(sweep),
         *_questions(sweep),
+        *explained_section(sweep),
         *curves_section(sweep),
         *per_run_section(sweep),
     ]

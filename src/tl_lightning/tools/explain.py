@@ -72,7 +72,8 @@ def _config(out: Path) -> DictConfig:
 
 def _images(cfg: DictConfig, root: str, image_size: int) -> ImageFolderDataModule:
     """The run's val and plain train images, prepared as the run prepared them (decode_once and all)."""
-    data = OmegaConf.to_container(cfg.get("data") or {}, resolve=False)
+    node = cfg.get("data")
+    data = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else {}
     keep = ("batch_size", "num_workers", "decode_once", "memory_limit_mb", "max_image_pixels", "on_bad_image")
     kwargs = {k: OmegaConf.select(cfg, f"data.{k}") for k in keep if k in data}
     root = root or OmegaConf.select(cfg, "data.root", default="")

@@ -11,6 +11,7 @@ from tl_lightning.report.answers.common import (
     train_size,
     weights_argument,
 )
+from tl_lightning.report.explained import separability_sentence
 from tl_lightning.report.groups import Cell, Sweep
 from tl_lightning.report.noise import KEY, describe_diff, verdict
 
@@ -56,7 +57,7 @@ def _freeze_line(sweep: Sweep, ext: Cell, fin: Cell) -> str:
             f"Freezing {outcome} while training {p_e / p_f:.2%} of the parameters"
             f" in {mean(ext, 'wall_s') / mean(fin, 'wall_s'):.0%} of the wall time."
         )
-    return text + gap_caution(ext, fin)
+    return text + gap_caution(ext, fin) + separability_sentence(ext, fin, "fine-tuning")
 
 
 def _freeze_background(sweep: Sweep, extractors: list[Cell], wins: int, losses: int, none_tested: bool) -> str:
