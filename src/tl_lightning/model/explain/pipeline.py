@@ -70,7 +70,7 @@ def explain(
     result = Explained(numbers={})
     _attempt(
         result,
-        "feature-space numbers and features.png",
+        "feature-space numbers",
         lambda: _feature_space(module, images, out, info, settings, stage_inputs, result),
     )
     if result.after is not None:
@@ -122,7 +122,7 @@ def _feature_space(
         before_is = f"the net as built: arch.weights={info.weights} (random parts from seed {info.seed})"
     numbers = result.numbers
     numbers |= {
-        "features": f"input of {module.spec.head} ({after.val.shape[1] if after.val.dim() == 2 else 0} values)",
+        "features": f"input of {module.spec.head}, {after.val.shape[1] if after.val.dim() == 2 else 0} values",
         "before_is": before_is,
         "after_is": f"the trained net at epoch {info.epoch} (the last)",
         "train_images": len(after.train),
@@ -142,11 +142,24 @@ def _feature_space(
             continue
         numbers[name] = separability(feats.train, feats.train_y, feats.val, feats.val_y)
         panels.append((name, feats))
-    if len(panels) < 2:
-        return
+    if len(panels) == 2:  # the numbers stand even when the picture cannot be drawn
+        _attempt(result, "features.png", lambda: _feature_figure(module, out, info, settings, panels, result))
+
+
+def _feature_figure(
+    module: TransferLearningModule,
+    out: Path,
+    info: RunInfo,
+    settings: ExplainSettings,
+    panels: list[tuple[str, Features]],
+    result: Explained,
+) -> None:
+    numbers, after = result.numbers, result.after
     coords = [project(f.val, settings.projection, info.seed) for _, f in panels]
     labels = [
-        f"before training: {before_is.split(':')[0]}" if module.plan.unfreeze else "before = after (frozen backbone)",
+        f"before training: {numbers['before_is'].split(':')[0]}"
+        if module.plan.unfreeze
+        else "before = after (frozen backbone)",
         f"after: epoch {info.epoch} (last)",
     ]
     names = [_printable(c) for c in module.hparams.class_names]
