@@ -9,6 +9,7 @@ Projector with class, prediction and a thumbnail of each image.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import lightning as L
@@ -63,6 +64,7 @@ def explain_run(
     settings = explain_settings(cfg)
     if settings is None:
         return
+    start = time.perf_counter()
     last = out / "checkpoints" / "last.ckpt"
     epoch = int(metrics.get("epochs") or 0)
     if epoch != metrics.get("best_epoch"):  # the test pass loaded the best checkpoint; the table scores the last
@@ -82,6 +84,7 @@ def explain_run(
                 line = f"TensorBoard embedding skipped: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
                 result.numbers["skipped"].append(line)
                 log.warning("explain: %s", line)
+    log.info("explain: features.png, saliency.png and feature_space in %.1f s", time.perf_counter() - start)
 
 
 def cached_inputs(fit_data: L.LightningDataModule) -> tuple[Split, Split] | None:

@@ -140,7 +140,10 @@ def _feature_space(
             numbers[name] = None
             result.skipped.append(f"the {name} numbers and features.png skipped: {err}")
             continue
-        numbers[name] = separability(feats.train, feats.train_y, feats.val, feats.val_y)
+        same = name == "after" and feats is before and isinstance(numbers.get("before"), dict)
+        numbers[name] = (
+            dict(numbers["before"]) if same else separability(feats.train, feats.train_y, feats.val, feats.val_y)
+        )
         panels.append((name, feats))
     if len(panels) == 2:  # the numbers stand even when the picture cannot be drawn
         _attempt(result, "features.png", lambda: _feature_figure(module, out, info, settings, panels, result))

@@ -10,7 +10,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.manifold import TSNE
@@ -82,10 +81,22 @@ def project(x: torch.Tensor, method: str, seed: int) -> np.ndarray:
     """2-D coordinates of the rows of `x`: PCA (exact SVD) or t-SNE (seeded)."""
     if len(x) < 2:
         raise NotMeasurable(f"{len(x)} val image(s) cannot be projected to 2-D")
-    data = x.double().numpy()
     if method == "pca":
-        return PCA(n_components=2, svd_solver="full").fit_transform(data)
+        return _pca(x.double())
+    data = x.double().numpy()
     if method == "tsne":
         perplexity = float(min(30, len(data) - 1))
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(data)
     raise ValueError(f"explain.projection={method!r} is unknown: use pca or tsne.")
+
+
+def _pca(x: torch.Tensor) -> np.ndarray:
+    """The first two principal components' scores, from the eigenvectors of the n x n Gram matrix: the same
+    numbers as an SVD of the centred n x d features, at a fraction of its cost when d (9216, 25088) >> n (153).
+    Each axis's sign is fixed (its largest score positive), so the picture is the same on every rerun."""
+    centred = x - x.mean(dim=0)
+    values, vectors = torch.linalg.eigh(centred @ centred.T)
+    top = vectors[:, [-1, -2]] * values[[-1, -2]].clamp(min=0).sqrt()
+    sign = torch.sign(top.gather(0, top.abs().argmax(dim=0, keepdim=True)))
+    sign[sign == 0] = 1
+    return (top * sign).numpy()
