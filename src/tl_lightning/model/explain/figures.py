@@ -25,8 +25,10 @@ def feature_figure(
     wrong: list[bool],
     class_names: list[str],
     title: str,
+    mistake_label: str = "mistake",
 ) -> Figure:
-    """One scatter per (label, 2-D coordinates, separability numbers): coloured by class, mistakes ringed red."""
+    """One scatter per (label, 2-D coordinates, separability numbers): coloured by class, mistakes ringed red
+    (the same images in every panel: the trained net's mistakes, so a reader sees where they sat before)."""
     fig = Figure(figsize=(5.5 * len(panels), 5.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     y, wrong_mask = np.asarray(val_y), np.asarray(wrong, dtype=bool)
@@ -35,7 +37,9 @@ def feature_figure(
             at = y == c
             ax.scatter(xy[at, 0], xy[at, 1], s=22, marker=MARKERS[c % len(MARKERS)], alpha=0.75, label=name)
         if wrong_mask.any():
-            ax.scatter(*xy[wrong_mask].T, s=90, facecolors="none", edgecolors="red", linewidths=1.4, label="mistake")
+            ax.scatter(
+                *xy[wrong_mask].T, s=90, facecolors="none", edgecolors="red", linewidths=1.4, label=mistake_label
+            )
         ax.set_title(f"{label}\n{_numbers(numbers)}", fontsize=10)
         ax.set(xticks=[], yticks=[])
         ax.legend(fontsize=8, loc="best")

@@ -173,7 +173,10 @@ def _feature_figure(
         f"{sum(wrong)} of {len(wrong)} wrong at epoch {info.epoch}"
     )
     panel_data = [(lab, xy, numbers[n]) for lab, xy, (n, _) in zip(labels, coords, panels, strict=True)]
-    figures.save(figures.feature_figure(panel_data, targets, wrong, names, title), out / "features.png")
+    figures.save(
+        figures.feature_figure(panel_data, targets, wrong, names, title, f"wrong at epoch {info.epoch}"),
+        out / "features.png",
+    )
 
 
 def _saliency(
