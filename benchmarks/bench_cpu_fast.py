@@ -39,8 +39,8 @@ def passes(args: argparse.Namespace) -> None:
     from torch.utils.data import DataLoader, TensorDataset
 
     from tl_lightning.model import TransferLearningModule
+    from tl_lightning.model.frozen_pass import choose
     from tl_lightning.run.feature_cache import capture_inputs, find_cut
-    from tl_lightning.run.frozen_pass import choose
 
     torch.manual_seed(0)
     cpu = torch.device("cpu")

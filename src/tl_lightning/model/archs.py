@@ -14,10 +14,14 @@ from tl_lightning.model.discover import discover_spec
 from tl_lightning.model.spec import ArchSpec
 
 ARCHS: dict[str, ArchSpec] = {
-    # 5 conv layers; mixed trains conv4 + conv5.
-    "alexnet": ArchSpec(head="classifier", groups="features", default_unfreeze=2, min_image_size=63),
+    # 5 conv layers; mixed trains conv4 + conv5; Grad-CAM (cam_layer) weighs conv5's maps.
+    "alexnet": ArchSpec(
+        head="classifier", groups="features", default_unfreeze=2, min_image_size=63, cam_layer="features.10"
+    ),
     # 13 conv layers; mixed trains the last block (conv5_1..conv5_3).
-    "vgg16": ArchSpec(head="classifier", groups="features", default_unfreeze=3, min_image_size=32),
+    "vgg16": ArchSpec(
+        head="classifier", groups="features", default_unfreeze=3, min_image_size=32, cam_layer="features.28"
+    ),
     # 16 blocks (5 stem convs, Mixed_5b..Mixed_7c); mixed trains the 8x8 stage Mixed_7a..7c.
     # The aux branch's 5x5 conv needs a 17x17 Mixed_6e map, i.e. a 299 px input.
     "inception_v3": ArchSpec(
@@ -29,6 +33,7 @@ ARCHS: dict[str, ArchSpec] = {
         aux_min_image_size=299,
         # transform_input: torchvision's ImageNet weights expect it; it is a fixed affine map.
         builder_kwargs=(("aux_logits", True), ("transform_input", True), ("init_weights", True)),
+        cam_layer="Mixed_7c",  # the 8x8 stage's last block
     ),
 }
 

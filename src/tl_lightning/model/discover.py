@@ -51,7 +51,9 @@ def discover_spec(name: str) -> ArchSpec:
     head = linears[-1]
     groups = "features" if _is_group_container(model, "features", head) else ""
     weights = torchvision.models.get_model_weights(name).DEFAULT
-    num_groups = sum(1 for _ in _parameterised_children(model.get_submodule(groups), groups, head))
+    children = list(_parameterised_children(model.get_submodule(groups), groups, head))
+    conv = [name for name in children if any(isinstance(m, nn.Conv2d) for m in model.get_submodule(name).modules())]
+    num_groups = len(children)
     return ArchSpec(
         head=head,
         groups=groups,
@@ -59,6 +61,8 @@ def discover_spec(name: str) -> ArchSpec:
         default_unfreeze=min(3, max(1, num_groups // 6)),
         min_image_size=max(int(s) for s in weights.meta.get("min_size", (1, 1))),
         image_size=int(weights.transforms().crop_size[0]),
+        # The last layer group holding a convolution (mobilenet_v2: features.18, resnet18: layer4); none: no Grad-CAM.
+        cam_layer=conv[-1] if conv else None,
     )
 
 

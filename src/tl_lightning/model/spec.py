@@ -15,3 +15,5 @@ class ArchSpec:
     aux_min_image_size: int | None = None  # smallest input side while the aux branch trains
     builder_kwargs: tuple[tuple[str, object], ...] = ()
     image_size: int | None = None  # input side of torchvision's weights (discovered archs; the table's set it in conf)
+    # The last conv stage, whose activations Grad-CAM weighs (saliency.png); None: the net has none.
+    cam_layer: str | None = None

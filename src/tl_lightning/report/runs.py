@@ -179,7 +179,7 @@ def _settings(run: Run) -> tuple[dict, str]:
 
 
 def _frozen_pass_before(precision: object) -> str:
-    """What older runs did: the frozen layers ran in the trainer's precision (run/frozen_pass.py's names)."""
+    """What older runs did: the frozen layers ran in the trainer's precision (model/frozen_pass.py's names)."""
     return "fp32" if str(precision) in ("32-true", "32") else f"trainer precision ({precision})"
 
 

@@ -11,6 +11,7 @@ from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
 from tl_lightning.report.crossval import cv_section
 from tl_lightning.report.escape import code, md
+from tl_lightning.report.explained import explained_section
 from tl_lightning.report.figures import FIGURES, clear_figures, curves_section, per_run_section
 from tl_lightning.report.groups import Cell, Sweep, format_setting, load_sweep
 from tl_lightning.report.power import MARGIN
@@ -41,6 +42,7 @@ def write_report(sweep_dir: Path | str, margin: float = MARGIN) -> Path:
         *_noise(sweep),
         *cv_section(sweep),
         *_questions(sweep),
+        *explained_section(sweep),
         *curves_section(sweep),
         *per_run_section(sweep),
     ]

@@ -20,9 +20,9 @@ from tl_lightning.data.scan import ON_BAD_IMAGE
 from tl_lightning.errors import UserError
 from tl_lightning.model.archs import ARCHS, build_backbone, get_spec, with_head
 from tl_lightning.model.freezing import apply_freeze
+from tl_lightning.model.frozen_pass import CHOICES as FROZEN_PASSES
 from tl_lightning.model.spec import ArchSpec
 from tl_lightning.model.weights import MISSING_WEIGHTS, check_compatible, lacks_file, read_state_dict, weights_file
-from tl_lightning.run.frozen_pass import CHOICES as FROZEN_PASSES
 from tl_lightning.run.prepare import ways_out
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def unknown_arch(name: str) -> str | None:
 def requested_regime(cfg: DictConfig) -> str:
     """The train inputs asked for: `plain`, `views-K` or `fresh` (always fresh without the feature cache).
 
-    Where no exact cut exists (Inception-v3 mixed) the run falls back to `fresh` (run/train.choose_inputs).
+    Where no exact cut exists (Inception-v3 mixed) the run falls back to `fresh` (run/inputs.choose_inputs).
     """
     if not cfg.strategy.get("cache_features"):
         return "fresh"

@@ -48,7 +48,7 @@ def settings(
     frozen_pass: str | None = None,
 ) -> dict:
     """The run's defining settings; `steps_per_epoch` is what the train loader gave in epoch 1 (None before fit).
-    `frozen_pass` is how the frozen layers ran (run/frozen_pass.py): bf16 changes the cached features."""
+    `frozen_pass` is how the frozen layers ran (model/frozen_pass.py): bf16 changes the cached features."""
     weights = cfg.arch.get("weights")
     path = _weights_path(cfg.arch.name, weights)
     # Only where arch.missing_weights=random applied (the folder has no file for this arch): other runs' settings

@@ -59,7 +59,7 @@ class DataConf:
 class TrainerConf:
     _target_: str = "lightning.Trainer"
     max_epochs: int = 25
-    frozen_pass: str = "auto"  # run/frozen_pass.py; popped before lightning.Trainer is built
+    frozen_pass: str = "auto"  # model/frozen_pass.py; popped before lightning.Trainer is built
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from tl_lightning import progress
 from tl_lightning.conf import CONF_DIR
@@ -23,6 +23,7 @@ from tl_lightning.data.transforms import denormalize
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.run import (
     artifacts,
+    explain,
     failures,
     gpu_slots,
     hint,
@@ -34,13 +35,12 @@ from tl_lightning.run import (
     tensorboard,
 )
 from tl_lightning.run.cluster import trainer_overrides
-from tl_lightning.run.config import apply_missing_weights, check_config, requested_regime, resolve_image_size
+from tl_lightning.run.config import apply_missing_weights, check_config, resolve_image_size
 from tl_lightning.run.console import final_pass, quiet_mode, silence_known_noise
 from tl_lightning.run.ddp import check_ddp_launch
 from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
-from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.finite_loss import FiniteLossGuard
-from tl_lightning.run.frozen_pass import choose, in_trainer_precision
+from tl_lightning.run.inputs import choose_inputs, trainer_conf
 from tl_lightning.run.lock import run_folder_lock
 from tl_lightning.run.overrides import check_command_line
 from tl_lightning.run.schema import register_schema
@@ -67,6 +67,7 @@ def _train(cfg: DictConfig) -> dict:
     check_config(cfg)
     check_ddp_launch(cfg)
     resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
+    explain.explain_settings(cfg)  # a bad `explain` setting fails now, not after training
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
     out = Path(cfg.paths.output_dir)
@@ -135,7 +136,7 @@ def _train(cfg: DictConfig) -> dict:
         **provenance.describe(cfg, module, datamodule, regime, input_cache, frozen_pass),
     )
     if trainer.is_global_zero:  # under DDP every rank holds the same gathered results; one writes them
-        write_artifacts(out, cfg, metrics, module, datamodule, trainer)
+        write_artifacts(out, cfg, metrics, module, datamodule, trainer, fit_data)
     if sigterm:
         # Lightning only sets a flag for a SIGTERM that comes after the last epoch or during the last test
         # batch. The run is complete and saved, but whoever sent it (scancel, a sweep's user) meant stop.
@@ -161,49 +162,6 @@ def final_pass_line(best: str, history: dict[str, list[float]]) -> str:
     return f"Final pass: scoring every val image with {which} for val_predictions.csv and predictions.png"
 
 
-def choose_inputs(
-    cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, trainer: L.Trainer
-) -> tuple[L.LightningDataModule, str, str, str]:
-    """Images, or cached activations of the frozen part when strategy.cache_features allows it exactly;
-    with the train-input regime that runs (`plain`, `views-K`, or `fresh` whenever images are trained on)
-    and how the frozen part ran (settings.frozen_pass)."""
-    regime = requested_regime(cfg)
-    in_training = in_trainer_precision(cfg.trainer.precision)  # frozen layers run inside each training step
-    if not cfg.strategy.get("cache_features"):
-        return datamodule, "off", regime, in_training
-    if regime == "fresh":
-        # Fresh crops every epoch: the frozen part runs on images each step, without autograd (no graph
-        # is built through parameters that do not require grad, so there is no backward pass through them).
-        return datamodule, "off: strategy.cache_views=fresh draws new crops every epoch", regime, in_training
-    cut = find_cut(module.model, module.spec, module.plan)
-    if isinstance(cut, str):
-        log.info("Feature cache not used: %s; training on images with fresh crops every epoch.", cut)
-        return datamodule, f"off: {cut}", "fresh", in_training
-    device = trainer.strategy.root_device
-    frozen = choose(
-        cfg.trainer.get("frozen_pass", "auto"), device, cfg.trainer.precision, trainer.precision_plugin.forward_context
-    )
-    cached = build_cached_datamodule(
-        module.model,
-        cut,
-        datamodule,
-        views=int(regime.removeprefix("views-")) if regime.startswith("views-") else None,
-        batch_size=cfg.strategy.cache_batch_size,
-        device=device,
-        precision=frozen,
-    )
-    module.use_cached_inputs(cut.tail)
-    return cached, f"input of {cut.tap}", regime, frozen.name
-
-
-def trainer_conf(cfg: DictConfig) -> DictConfig:
-    """cfg.trainer without this package's own keys, which lightning.Trainer does not take."""
-    conf = copy.deepcopy(cfg.trainer)
-    with open_dict(conf):
-        conf.pop("frozen_pass", None)
-    return conf
-
-
 def write_artifacts(
     out: Path,
     cfg: DictConfig,
@@ -211,6 +169,7 @@ def write_artifacts(
     module: TransferLearningModule,
     datamodule: ImageFolderDataModule,
     trainer: L.Trainer,
+    fit_data: L.LightningDataModule | None = None,
 ) -> None:
     title = f"{cfg.arch.name} / {cfg.strategy.name}"
     artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
@@ -242,6 +201,8 @@ def write_artifacts(
         class_names=[artifacts.printable(c) for c in datamodule.classes],
         title=artifacts.grid_title(tensorboard.short_name(cfg, metrics), metrics["best_epoch"], n_wrong, len(preds)),
     )
+    # Before the TensorBoard summary closes the writer: the explanation adds the Projector embedding.
+    explain.explain_run(out, cfg, metrics, module, datamodule, fit_data or datamodule, trainer)
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             tensorboard.write_run_summary(logger, cfg, metrics, grid)

@@ -14,6 +14,7 @@ from tl_lightning.report.answers.common import (
     weights_argument,
 )
 from tl_lightning.report.escape import code
+from tl_lightning.report.explained import separability_sentence
 from tl_lightning.report.groups import Cell, Sweep
 from tl_lightning.report.noise import KEY, PairTest, verdict
 from tl_lightning.report.readings import describe_diff
@@ -61,7 +62,7 @@ def _freeze_line(sweep: Sweep, ext: Cell, fin: Cell, v: PairTest) -> str:
         text += f"The val images do not decide between them; {cost} the wall time."
     else:
         text += f"Freezing was not tested against fine-tuning; {cost} the wall time."
-    return text + gap_caution(ext, fin)
+    return text + gap_caution(ext, fin) + separability_sentence(ext, fin, "fine-tuning")
 
 
 def _freeze_background(sweep: Sweep, pairs: list[tuple[Cell, Cell]], verdicts: list[PairTest]) -> str:

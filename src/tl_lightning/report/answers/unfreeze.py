@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tl_lightning.report.answers.common import gap, gap_caution, params
+from tl_lightning.report.explained import separability_sentence
 from tl_lightning.report.groups import Cell, Sweep
 from tl_lightning.report.noise import verdict
 from tl_lightning.report.readings import describe_diff
@@ -48,4 +49,4 @@ def _mixed_line(sweep: Sweep, mixed: Cell, ext: Cell | None, fin: Cell | None) -
         text += f"the val images do not resolve the effect of unfreezing: {diff}."
     if fin is not None:
         text += f" Against full fine-tuning: {describe_diff(sweep, mixed, fin)}."
-    return text
+    return text + separability_sentence(ext, mixed, "unfreezing the last groups")

@@ -86,6 +86,18 @@ def choose(
     return FrozenPass(setting, device.type, bf16=bf16, channels_last=setting.endswith("channels_last"))
 
 
+def replay(name: str | None, device_type: str) -> FrozenPass:
+    """The pass a run recorded as settings.frozen_pass `name`, to compute its frozen features again (the explain
+    tool, after the run): an explicit choice as it ran, the trainer's bf16 autocast as bf16, anything else
+    (fp32, other trainer precisions, runs from before the setting) as fp32."""
+    name = str(name)
+    if name in CHOICES[1:]:
+        return FrozenPass(name, device_type, bf16=name.startswith("bf16"), channels_last=name.endswith("channels_last"))
+    if name.startswith("trainer precision (bf16"):
+        return FrozenPass(name, device_type, bf16=True)
+    return FrozenPass("fp32", device_type)
+
+
 def in_trainer_precision(precision: str) -> str:
     """The frozen_pass name of layers that run in the trainer's own precision (no cache, or `auto` elsewhere)."""
     return "fp32" if str(precision) in ("32-true", "32") else f"trainer precision ({precision})"

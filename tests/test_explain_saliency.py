@@ -1,0 +1,33 @@
+"""Issue 19: Grad-CAM works for every listed arch and gives a map of the image's size; no conv stage is named."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from tl_lightning.model import TransferLearningModule
+from tl_lightning.model.explain.saliency import NoCamLayer, grad_cam
+
+SIZES = {"alexnet": 64, "vgg16": 32, "inception_v3": 299, "mobilenet_v2": 32, "resnet18": 32}
+
+
+@pytest.mark.parametrize("arch", list(SIZES))
+def test_every_listed_arch_yields_a_saliency_map_of_the_images_size(arch):
+    size = SIZES[arch]
+    torch.manual_seed(0)
+    module = TransferLearningModule(arch, ["ants", "bees"], weights="none", unfreeze=0, image_size=size)
+    images = torch.randn(1, 3, size, size)
+    maps = grad_cam(module, images)
+    assert [tuple(m.heat.shape) for m in maps] == [(size, size)]
+    for m in maps:
+        assert torch.isfinite(m.heat).all() and float(m.heat.min()) >= 0 and float(m.heat.max()) <= 1
+        assert 0.5 <= m.prob <= 1 and m.pred in (0, 1)
+
+
+def test_a_net_without_a_conv_stage_is_named_not_guessed():
+    module = TransferLearningModule("alexnet", ["ants", "bees"], weights="none", unfreeze=0, image_size=64)
+    module.spec = dataclasses.replace(module.spec, cam_layer=None)
+    with pytest.raises(NoCamLayer, match="no conv stage was found in alexnet"):
+        grad_cam(module, torch.randn(1, 3, 64, 64))
