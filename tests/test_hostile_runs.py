@@ -102,8 +102,9 @@ SAVE_CHECKPOINTS = """
 import os, resource, signal, sys, threading, time, torch
 from hydra.utils import instantiate
 from conftest import compose_cfg
+from tl_lightning.run.inputs import trainer_conf
 path, how = sys.argv[1], sys.argv[3]
-io = instantiate(compose_cfg(["trainer=cpu"], sys.argv[2]).trainer).strategy.checkpoint_io
+io = instantiate(trainer_conf(compose_cfg(["trainer=cpu"], sys.argv[2]))).strategy.checkpoint_io
 io.save_checkpoint({"x": torch.zeros(10)}, path)
 old = os.stat(path).st_size
 
