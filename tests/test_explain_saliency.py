@@ -31,3 +31,21 @@ def test_a_net_without_a_conv_stage_is_named_not_guessed():
     module.spec = dataclasses.replace(module.spec, cam_layer=None)
     with pytest.raises(NoCamLayer, match="no conv stage was found in alexnet"):
         grad_cam(module, torch.randn(1, 3, 64, 64))
+
+
+def test_the_saliency_figure_blends_without_matplotlib_clipping_warnings():
+    import warnings
+
+    from tl_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    from tl_lightning.model.explain.figures import saliency_figure
+    from tl_lightning.model.explain.saliency import Saliency
+
+    # A white image under full heat: in float64 the blend lands a hair above 1.0, which imshow warns about.
+    white = (torch.ones(3, 8, 8) - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    maps = [Saliency(i, white, torch.full((8, 8), h), 0, 0, 0.9) for i, h in enumerate((1.0, 0.97, 0.5, 0.0))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = saliency_figure(maps, ["ants", "bees"], "t")
+        fig.canvas.draw()
+    images = [im.get_array() for ax in fig.axes for im in ax.get_images()]
+    assert len(images) == 4 and all(float(a.max()) <= 1.0 for a in images)

@@ -67,7 +67,8 @@ def saliency_figure(maps: list[Saliency], class_names: list[str], title: str) ->
     for ax, m, image in zip(axes.flat, maps, images, strict=False):
         # Blended here, one image per panel: two alpha-composited imshows per panel double the rendering time.
         heat = colormaps["jet"](m.heat.numpy())[..., :3]
-        ax.imshow((1 - HEAT_ALPHA) * image.permute(1, 2, 0).numpy() + HEAT_ALPHA * heat)
+        blend = (1 - HEAT_ALPHA) * image.permute(1, 2, 0).numpy() + HEAT_ALPHA * heat
+        ax.imshow(np.clip(blend, 0, 1))  # float rounding can put a white pixel at 1 + 1e-8: a warning per panel
         wrong = m.pred != m.target
         ax.set_title(
             f"pred: {class_names[m.pred]} ({m.prob:.2f})\ntrue: {class_names[m.target]}" + ("  ✗" if wrong else ""),
