@@ -34,3 +34,12 @@ def test_explain_on_a_run_folder_reproduces_the_numbers_the_run_wrote(make_cfg, 
 def test_explain_names_a_folder_without_the_last_checkpoint(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "last.ckpt is missing" in capsys.readouterr().err
+
+
+def test_a_run_folder_named_by_a_sweep_is_taken_as_the_folder(tmp_path, capsys):
+    # Sweep job folders carry their overrides in the name: the `=` in it must not make it a key=value word.
+    run = tmp_path / "0_arch=alexnet,seed=0,strategy=extractor"
+    run.mkdir()
+    assert main([str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "checkpoints/last.ckpt is missing" in err and "not in 'ExplainArgs'" not in err

@@ -127,8 +127,10 @@ def _run(args: ExplainArgs) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and "=" not in argv[0] and not argv[0].startswith("-"):
-        argv[0] = f"run={argv[0]}"  # `explain RUN_DIR`, like the report's `report SWEEP_DIR`
+    # `explain RUN_DIR`, like the report's `report SWEEP_DIR`. A sweep's run folders hold `=` in their names
+    # (0_arch=alexnet,strategy=mixed), so a first word is the folder unless it starts with a known key.
+    if argv and not argv[0].startswith("-") and argv[0].partition("=")[0] not in ExplainArgs.__dataclass_fields__:
+        argv[0] = f"run={argv[0]}"
     return run_tool(__doc__, ExplainArgs, _run, argv)
 
 
