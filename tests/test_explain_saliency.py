@@ -47,3 +47,19 @@ def test_the_saliency_figure_blends_without_matplotlib_clipping_warnings(caplog)
     assert not [r for r in caplog.records if "Clipping" in r.getMessage()]
     images = [im.get_array() for ax in fig.axes for im in ax.get_images()]
     assert len(images) == 4 and all(float(a.max()) <= 1.0 for a in images)
+
+
+def test_explanation_pictures_get_the_users_umask_mode_not_a_private_temp_files(tmp_path):
+    import os
+
+    from matplotlib.figure import Figure
+
+    from tl_lightning.model.explain.figures import save
+
+    old = os.umask(0o022)
+    try:
+        save(Figure(figsize=(1, 1)), tmp_path / "features.png")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "features.png").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["features.png"]

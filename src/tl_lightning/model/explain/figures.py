@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from tl_lightning.data.transforms import denormalize
+from tl_lightning.files import atomic_open
 from tl_lightning.model.explain.saliency import Saliency
 
 MARKERS = "os^Dv<>P*X"
@@ -80,12 +79,6 @@ def saliency_figure(maps: list[Saliency], class_names: list[str], title: str) ->
 
 
 def save(fig: Figure, path: Path) -> None:
-    """Written whole or not at all: a temporary file in the same folder, then renamed over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, dpi=100, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Written whole or not at all, with the user's umask mode, never through a planted link (files.py)."""
+    with atomic_open(path, "wb", inside=path.parent) as f:
+        fig.savefig(f, dpi=100, format="png")
