@@ -7,11 +7,14 @@ the largest difference of its cached features from fp32 (relative to their large
 
     python benchmarks/bench_cpu_fast.py passes --nets alexnet:extractor,vgg16:extractor --rounds 5
 
-`runs`: whole processes (`python -m tl_lightning`), today's path (trainer.frozen_pass=fp32) and the fast
-path (auto) alternating, with wall_s, process seconds and peak RSS of each (os.wait4).
+`runs`: whole processes (`python -m tl_lightning experiment=study`), today's path (trainer.frozen_pass=fp32)
+and the fast path (auto) alternating, with wall_s, process seconds and peak RSS of each (os.wait4). With
+`--seeds 0,1,2` repetition i runs seed i; with `--keep DIR` the run folders stay under DIR/fp32 and DIR/auto, so
+that benchmarks/compare_frozen_pass.py DIR/fp32 DIR/auto tests the same runs' accuracy. Give the processes a
+fresh TL_CACHE_DIR to time the first seed with the feature cache built (cold) and the later ones reusing it.
 
-    python benchmarks/bench_cpu_fast.py runs --runs vgg16:extractor --epochs 5 --reps 3 \
-        --data ../shared/data/hymenoptera_data --weights-dir ../shared/weights
+    TL_CACHE_DIR=$(mktemp -d) python benchmarks/bench_cpu_fast.py runs --runs vgg16:extractor --seeds 0,1,2 \
+        --data ../shared/data/hymenoptera_data --weights-dir ../shared/weights --keep /tmp/fast22
 """
 
 from __future__ import annotations
@@ -78,21 +81,24 @@ def passes(args: argparse.Namespace) -> None:
             print(json.dumps(row), flush=True)
 
 
-def run_once(arch: str, strategy: str, frozen: str, args: argparse.Namespace) -> dict:
+def run_once(arch: str, strategy: str, frozen: str, seed: int, args: argparse.Namespace) -> dict:
     weights = args.weights_dir / FILES[arch] if args.weights_dir else None
     with tempfile.TemporaryDirectory() as tmp:
+        out = args.keep / frozen / f"{arch}-{strategy}-s{seed}" if args.keep else Path(tmp)
         cmd = [
             sys.executable,
             "-m",
             "tl_lightning",
+            "experiment=study",
             f"arch={arch}",
             f"strategy={strategy}",
+            f"seed={seed}",
             f"arch.weights={weights if weights and weights.is_file() else 'none'}",
             f"data.root={args.data}",
             f"trainer.max_epochs={args.epochs}",
             f"trainer.frozen_pass={frozen}",
             "trainer.enable_progress_bar=false",
-            f"hydra.run.dir={tmp}",
+            f"hydra.run.dir={out}",
             *args.override,
         ]
         start = time.perf_counter()
@@ -102,8 +108,9 @@ def run_once(arch: str, strategy: str, frozen: str, args: argparse.Namespace) ->
         err = proc.stderr.read() if proc.stderr else ""
         if status != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{err[-2000:]}")
-        metrics = json.loads((Path(tmp) / "metrics.json").read_text())
+        metrics = json.loads((out / "metrics.json").read_text())
     return {
+        "seed": seed,
         "frozen_pass": metrics["settings"].get("frozen_pass"),
         "wall_s": metrics["wall_s"],
         "process_s": round(elapsed, 2),
@@ -116,9 +123,10 @@ def runs(args: argparse.Namespace) -> None:
     for run in args.runs.split(","):
         arch, strategy = run.split(":")
         rows: dict[str, list[dict]] = {"fp32": [], "auto": []}
-        for _ in range(args.reps):
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [0] * args.reps
+        for seed in seeds:
             for frozen in rows:  # alternating, so load drifts hit both
-                rows[frozen].append(run_once(arch, strategy, frozen, args))
+                rows[frozen].append(run_once(arch, strategy, frozen, seed, args))
         ratios = [a["process_s"] / b["process_s"] for a, b in zip(rows["fp32"], rows["auto"], strict=True)]
         summary = {
             "run": run,
@@ -147,7 +155,9 @@ def main() -> None:
     r = sub.add_parser("runs")
     r.add_argument("--runs", default="vgg16:extractor,vgg16:mixed,mobilenet_v2:extractor,mobilenet_v2:mixed")
     r.add_argument("--epochs", type=int, default=25)
-    r.add_argument("--reps", type=int, default=3)
+    r.add_argument("--reps", type=int, default=3, help="repetitions at seed 0 (without --seeds)")
+    r.add_argument("--seeds", default=None, help="one repetition per seed, e.g. 0,1,2")
+    r.add_argument("--keep", type=Path, default=None, help="keep the run folders under KEEP/fp32 and KEEP/auto")
     r.add_argument("--data", required=True)
     r.add_argument("--weights-dir", type=Path, default=None)
     r.add_argument("--out", type=Path, default=None, help="append one JSON line per run")

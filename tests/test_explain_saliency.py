@@ -63,3 +63,26 @@ def test_explanation_pictures_get_the_users_umask_mode_not_a_private_temp_files(
         os.umask(old)
     assert (tmp_path / "features.png").stat().st_mode & 0o777 == 0o644  # mkstemp alone gives 0600
     assert [p.name for p in tmp_path.iterdir()] == ["features.png"]
+
+
+def test_the_saliency_heading_wraps_inside_the_figure_and_panels_do_not_overlap():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tl_lightning.model.explain.figures import saliency_figure
+    from tl_lightning.model.explain.saliency import Saliency
+
+    image = torch.zeros(3, 244, 244)
+    title = "alexnet/extractor s0: Grad-CAM at features.10, epoch 25 (last); first 4 val images per class, then more"
+    for count in (1, 5, 12):
+        maps = [Saliency(i, image, torch.rand(244, 244), 0, 1, 0.9) for i in range(count)]
+        fig = saliency_figure(maps, ["ants", "bees"], title)
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        page = fig.bbox
+        heading = fig._suptitle.get_window_extent(renderer)
+        assert page.x0 <= heading.x0 and heading.x1 <= page.x1 and heading.y1 <= page.y1, count
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]  # image plus its pred/true title
+        for box in boxes:
+            assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= heading.y0, count
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]), count
+        # about one screen pixel per image pixel: a 244 px input is drawn ~250 px wide, not upsampled
+        assert all(240 <= ax.get_window_extent(renderer).width <= 260 for ax in fig.axes), count

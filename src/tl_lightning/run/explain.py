@@ -27,6 +27,7 @@ from tl_lightning.model.checkpoint import read_checkpoint
 from tl_lightning.model.explain.features import Split
 from tl_lightning.model.explain.pipeline import Explained, ExplainSettings, RunInfo, explain
 from tl_lightning.run.feature_cache import CachedDataModule
+from tl_lightning.run.projector import write_embedding
 
 log = logging.getLogger(__name__)
 PROJECTIONS = ("pca", "tsne")
@@ -106,13 +107,12 @@ def add_embedding(logger: TensorBoardLogger, result: Explained, images: ImageFol
     thumbs = torch.cat(
         [F.interpolate(val[i][0][None], size=(THUMBNAIL, THUMBNAIL), mode="area") for i in range(len(val))]
     )
-    thumbs = denormalize(thumbs)
-    logger.experiment.add_embedding(
+    write_embedding(
+        Path(logger.log_dir),
+        "val_features_head_input",
+        epoch,
         result.after.val,
-        metadata=metadata,
-        metadata_header=["class", "prediction"],
-        label_img=thumbs,
-        global_step=epoch,
-        tag="val_features_head_input",
+        metadata,
+        ["class", "prediction"],
+        denormalize(thumbs),
     )
-    logger.experiment.flush()
