@@ -81,6 +81,81 @@ def passes(args: argparse.Namespace) -> None:
             print(json.dumps(row), flush=True)
 
 
+def steps(args: argparse.Namespace) -> None:
+    """The trained part (head, and for mixed the unfrozen layers) on cached inputs, batch 4, Adam: one
+    training step's median time per option, the options interleaved round by round."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from tl_lightning.model import TransferLearningModule
+    from tl_lightning.run.feature_cache import capture_inputs, find_cut
+
+    threads = torch.get_num_threads()
+    for net in args.nets.split(","):
+        arch, strategy = net.split(":")
+        torch.manual_seed(0)
+        unfreeze = 0 if strategy == "extractor" else None
+        module = TransferLearningModule(arch, ["a", "b"], weights="none", unfreeze=unfreeze)
+        cut = find_cut(module.model, module.spec, module.plan)
+        size = SIZES[arch]
+        images = TensorDataset(torch.randn(4, 3, size, size), torch.zeros(4, dtype=torch.long))
+        cached, _ = capture_inputs(module.model, cut.tap, DataLoader(images, batch_size=4), torch.device("cpu"))
+        module.train()
+        options = [o for o in args.options.split(",") if o != "channels_last" or cached.dim() == 4]
+        fns, first = {}, {}
+        for option in list(options):
+            fns[option] = _step(option, cut.tail, cached, [p for p in module.parameters() if p.requires_grad])
+            start = time.perf_counter()
+            try:
+                fns[option]()  # compile (for `compile`), oneDNN's kernel selection, Adam's state
+            except Exception as err:  # noqa: BLE001 - an option that cannot run is a result too
+                print(json.dumps({"net": net, "option": option, "failed": str(err).splitlines()[0][:300]}), flush=True)
+                options.remove(option)
+                continue
+            first[option] = time.perf_counter() - start
+        times: dict[str, list[float]] = {o: [] for o in options}
+        for _ in range(args.rounds):
+            for option in options:
+                torch.set_num_threads(1 if option == "1 thread" else threads)
+                start = time.perf_counter()
+                for _ in range(args.steps):
+                    fns[option]()
+                times[option].append((time.perf_counter() - start) / args.steps)
+        torch.set_num_threads(threads)
+        base = statistics.median(times[options[0]])
+        for option in options:
+            row = {
+                "net": net,
+                "option": option,
+                "input": list(cached.shape),
+                "step_ms_median": round(1000 * statistics.median(times[option]), 3),
+                "step_ms_range": [round(1000 * min(times[option]), 3), round(1000 * max(times[option]), 3)],
+                "speedup": round(base / statistics.median(times[option]), 2),
+                "first_step_s": round(first[option], 2),
+                "threads": 1 if option == "1 thread" else threads,
+                "load": os.getloadavg()[0],
+            }
+            print(json.dumps(row), flush=True)
+
+
+def _step(option: str, tail, cached, trainable):  # noqa: ANN001, ANN202 - torch is imported lazily
+    """One Adam step of the trained part as `option` runs it (a fresh optimizer per option)."""
+    import torch
+
+    x = cached.contiguous(memory_format=torch.channels_last) if option == "channels_last" else cached
+    forward = torch.compile(tail) if option == "compile" else tail
+    y = torch.arange(len(cached)) % 2
+    opt = torch.optim.Adam(trainable, lr=1e-4)
+
+    def step() -> None:
+        loss = torch.nn.functional.cross_entropy(forward(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def run_once(arch: str, strategy: str, frozen: str, seed: int, args: argparse.Namespace) -> dict:
     weights = args.weights_dir / FILES[arch] if args.weights_dir else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,6 +227,11 @@ def main() -> None:
     p.add_argument("--images", type=int, default=128)
     p.add_argument("--batch", type=int, default=64)  # strategy.cache_batch_size
     p.add_argument("--rounds", type=int, default=3)
+    t = sub.add_parser("steps")
+    t.add_argument("--nets", default="alexnet:extractor,alexnet:mixed,vgg16:mixed,mobilenet_v2:mixed")
+    t.add_argument("--options", default="eager,1 thread,channels_last,compile")
+    t.add_argument("--steps", type=int, default=50)
+    t.add_argument("--rounds", type=int, default=5)
     r = sub.add_parser("runs")
     r.add_argument("--runs", default="vgg16:extractor,vgg16:mixed,mobilenet_v2:extractor,mobilenet_v2:mixed")
     r.add_argument("--epochs", type=int, default=25)
@@ -163,7 +243,7 @@ def main() -> None:
     r.add_argument("--out", type=Path, default=None, help="append one JSON line per run")
     r.add_argument("override", nargs="*", help="extra Hydra overrides, e.g. trainer=cpu is NOT wanted here")
     args = ap.parse_args()
-    passes(args) if args.mode == "passes" else runs(args)
+    {"passes": passes, "steps": steps, "runs": runs}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -208,4 +208,7 @@ def _saliency(
 
 
 def _printable(name: str) -> str:
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    # As run/artifacts.printable (which this layer may not import): U+FFFD for undecodable bytes, a space for
+    # characters no font draws (a tab or newline in a folder name).
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(ch if ch.isprintable() else " " for ch in text)
