@@ -145,11 +145,3 @@ def grid_title(run: str, epoch: int | None, n_wrong: int, n_total: int) -> str:
     """Says which run and which epoch's weights the grid shows, and how many val images they get wrong."""
     at = f"epoch {epoch} (best checkpoint)" if epoch is not None else "the last epoch"
     return f"{run}: val predictions at {at}; {n_wrong} of {n_total} wrong, mistakes shown first"
-
-
-def printable(name: str) -> str:
-    """`name` for text drawn in figures: a file or class name that is not valid UTF-8 (os.listdir returns its
-    bytes as surrogates, which fonts cannot draw) shows U+FFFD where the undecodable bytes were, and a tab or
-    newline in it (no font has a glyph for them) a space."""
-    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return "".join(ch if ch.isprintable() else " " for ch in text)

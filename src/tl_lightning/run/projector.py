@@ -39,8 +39,8 @@ def write_embedding(
     [0, 1]. Returns the embedding's folder."""
     if not len(features) == len(metadata) == len(thumbnails):
         raise ValueError(f"{len(features)} points, {len(metadata)} metadata rows, {len(thumbnails)} thumbnails")
-    subdir = f"{step:05d}/{tag}"
-    folder = Path(logdir) / subdir
+    logdir, subdir = Path(logdir), f"{step:05d}/{tag}"
+    folder = logdir / subdir
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_open(folder / "tensors.tsv", "wb", inside=logdir) as f:
         np.savetxt(f, features.detach().float().cpu().numpy(), delimiter="\t", fmt=NUMBER)
@@ -57,7 +57,7 @@ def write_embedding(
     info.metadata_path = f"{subdir}/metadata.tsv"
     info.sprite.image_path = f"{subdir}/sprite.png"
     info.sprite.single_image_dim.extend([thumbnails.shape[3], thumbnails.shape[2]])
-    with atomic_open(Path(logdir) / CONFIG, "w", inside=logdir, encoding="utf-8") as f:
+    with atomic_open(logdir / CONFIG, "w", inside=logdir, encoding="utf-8") as f:
         f.write(text_format.MessageToString(config))
     return folder
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.data.layout import printable
 from tl_lightning.model.explain import figures
 from tl_lightning.model.explain.features import (
     Features,
@@ -169,7 +170,7 @@ def _feature_figure(
         else "before = after (frozen backbone)",
         f"after: epoch {info.epoch} (last)",
     ]
-    names = [_printable(c) for c in module.hparams.class_names]
+    names = [printable(c) for c in module.hparams.class_names]
     targets = [int(t) for t in after.val_y]
     wrong = [p != t for p, t in zip(result.preds, targets, strict=True)]
     title = (
@@ -199,16 +200,9 @@ def _saliency(
     maps = grad_cam(module, torch.stack([val[i][0] for i in chosen]))
     for m, index in zip(maps, chosen, strict=True):
         m.index, m.target = index, targets[index]
-    names = [_printable(c) for c in module.hparams.class_names]
+    names = [printable(c) for c in module.hparams.class_names]
     title = (
         f"{info.title}: Grad-CAM at {module.spec.cam_layer}, epoch {info.epoch} (last); first {settings.per_class} "
         f"val images per class, then up to {settings.mistakes} mistakes"
     )
     figures.save(figures.saliency_figure(maps, names, title), out / "saliency.png")
-
-
-def _printable(name: str) -> str:
-    # As run/artifacts.printable (which this layer may not import): U+FFFD for undecodable bytes, a space for
-    # characters no font draws (a tab or newline in a folder name).
-    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return "".join(ch if ch.isprintable() else " " for ch in text)
