@@ -43,7 +43,14 @@ def launch(args: list[str], cwd: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    # A suite started in the background (`make test &`, nohup) ignores SIGINT, and children inherit that: the run
+    # would never see its Ctrl-C, and the SIGINT case would wait out PauseAt's 120 s instead.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def kill_when_paused(proc: subprocess.Popen, pattern: str, root: Path, sig: signal.Signals) -> str:
