@@ -61,16 +61,17 @@ class PauseInFrozenPass(L.Callback):
     """Park the frozen-layer pass (before fit, where Lightning does not handle SIGTERM) to be killed there."""
 
     def __init__(self) -> None:
-        from tl_lightning.run import feature_cache
+        from tl_lightning.features import passes
 
         def parked(model, tap, loader, *args, **kwargs):
-            (Path(loader.dataset.samples[0][0]).parents[3] / "frozen-pass").touch()
+            dataset = getattr(loader.dataset, "dataset", loader.dataset)  # a Subset of a folder when part is stored
+            (Path(dataset.samples[0][0]).parents[3] / "frozen-pass").touch()
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 time.sleep(0.05)
             raise RuntimeError("PauseInFrozenPass: not killed within 120 s")
 
-        feature_cache.capture_inputs = parked
+        passes.capture_inputs = parked
 
 
 class WaitFor(L.Callback):

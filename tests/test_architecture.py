@@ -19,8 +19,9 @@ ALLOWED = {
     "data": set(),
     "model": {"data"},
     "report": set(),
-    "tools": {"data", "model"},
-    "run": {"data", "model", "report"},
+    "features": {"data", "model"},
+    "tools": {"data", "model", "features"},
+    "run": {"data", "model", "features", "report"},
 }
 MAX_LINES = 250
 

@@ -65,7 +65,7 @@ def _metrics(sweep_dir: Path) -> dict[str, dict]:
     runs = {}
     for path in sorted(sweep_dir.glob("*/metrics.json")):
         metrics = json.loads(path.read_text())
-        del metrics["wall_s"], metrics["best_checkpoint"], metrics["overrides"]
+        del metrics["wall_s"], metrics["best_checkpoint"], metrics["overrides"], metrics["feature_store"]
         runs[path.parent.name] = metrics
     return runs
 

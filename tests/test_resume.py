@@ -199,6 +199,7 @@ def test_sigterm_during_the_frozen_layer_pass_prints_the_hint(tiny_data, tmp_pat
     run_dir = tmp_path / "run"
     args = [a.replace("strategy=finetune", "strategy=extractor") for a in cli_overrides(tiny_data)]
     args.append("+callbacks.frozen._target_=pause_helper.PauseInFrozenPass")
+    args.append("cache.features=false")  # the pass must run here, not be read from an earlier test's store
     proc = launch([*args, f"hydra.run.dir={run_dir}"], tmp_path)
     output = kill_when_paused(proc, "frozen-pass", tiny_data.parent, signal.SIGTERM)
     (tiny_data.parent / "frozen-pass").unlink()

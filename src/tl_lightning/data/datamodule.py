@@ -73,6 +73,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self._augmenter: DeviceAugmenter | None = None
         self.train_set: ImageFolder | DecodedImages | None = None
         self.val_set: ImageFolder | DecodedImages | None = None
+        self.folder_samples: tuple[list, list] = ([], [])
 
     def prepare_data(self) -> None:
         ensure_dataset(self.root, download=self.download, url=self.url)
@@ -87,6 +88,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         files = {"loader": load_rgb, "is_valid_file": scan.is_valid}
         train = ImageFolder(self.root / "train", transform=train_transform(self.image_size), **files)
         val = ImageFolder(self.root / "val", transform=eval_transform(self.image_size), **files)
+        # The folders' own lists, whatever the fold: the frozen pass runs over them (features/passes.py).
+        self.folder_samples = (list(train.samples), list(val.samples))
         if self.split is not None:
             pooled = train.samples + val.samples  # check_dataset made both splits' class folders equal
             split = split_samples(pooled, train.classes, self.root, self.split)

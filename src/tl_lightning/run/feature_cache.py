@@ -11,10 +11,7 @@ epoch) has nothing to cache and trains on images (regime.py).
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 
 import lightning as L
 import torch
@@ -24,8 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.sampling import eval_sampler
 from tl_lightning.data.seeding import EpochShuffle, drop_last, generator, stream_seed, worker_init
-from tl_lightning.data.transforms import eval_transform
+from tl_lightning.features.passes import StoreUse, plain_inputs
 from tl_lightning.model.cut import Cut, capture_inputs, find_cut
+from tl_lightning.model.frozen_pass import FrozenPass, replay
 
 __all__ = ["CachedDataModule", "CachedViews", "Cut", "build_cached_datamodule", "capture_inputs", "find_cut"]
 
@@ -88,27 +86,29 @@ def build_cached_datamodule(
     views: int | None,
     batch_size: int,
     device: torch.device,
-    precision: Callable[[], AbstractContextManager] = nullcontext,
+    precision: FrozenPass | None = None,
+    use: StoreUse | None = None,
 ) -> CachedDataModule:
-    """Cache the input of `cut.tap` for the train views (None: the plain eval view; K: K augmented views)
-    and the val set."""
+    """Cache the input of `cut.tap` for the train views (None: the plain eval view, through the feature store;
+    K: K augmented views, computed by this run) and the val set (through the store). `precision`: how the frozen
+    part runs (default fp32); `use`: the store (default none: everything computed here)."""
+    frozen = precision or replay(None, device.type)
+    use = use or StoreUse(None, off="no store given")
     model.to(device)
-    plain = copy.copy(images.train_set)
-    plain.transform = eval_transform(images.image_size)
-    sources = [plain] if views is None else [images.train_set] * views
-    # The augmented views come from their own seeded stream; the global RNG is left as it was.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(stream_seed(images.seed, "cache_pass"))
-        train = [
-            capture_inputs(model, cut.tap, _pass_loader(ds, batch_size, images, view), device, precision)
-            for view, ds in enumerate(sources)
-        ]
-    val_loader = _pass_loader(images.val_set, batch_size, images, len(sources))
-    val_x, val_y = capture_inputs(model, cut.tap, val_loader, device, precision)
-    train_views = torch.stack([x for x, _ in train])
+    plain, (val_x, val_y) = plain_inputs(model, cut.tap, images, batch_size, device, frozen, use, views is None)
+    train_y = torch.tensor(images.train_set.targets)
+    if plain is not None:
+        train_views = plain[0][None]
+    else:
+        # A view's crops come from this run's seed and view stream, which no store key covers: never stored.
+        log.info("Feature store: the %d augmented train views are computed by this run, not stored.", views)
+        with torch.random.fork_rng(devices=[]):  # the global RNG is left as it was
+            torch.manual_seed(stream_seed(images.seed, "cache_pass"))
+            loaders = [_pass_loader(images.train_set, batch_size, images, view) for view in range(views)]
+            train_views = torch.stack([capture_inputs(model, cut.tap, ld, device, frozen)[0] for ld in loaders])
     log.info("Cached %s input: train %s, val %s", cut.tap, tuple(train_views.shape), tuple(val_x.shape))
     return CachedDataModule(
-        CachedViews(train_views, train[0][1]),
+        CachedViews(train_views, train_y),
         CachedViews(val_x[None], val_y),
         images.batch_size,
         images.eval_batch_size,

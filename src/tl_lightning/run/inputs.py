@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import logging
+from pathlib import Path
 
 import lightning as L
 from omegaconf import DictConfig, open_dict
 
 from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.features.passes import open_store, store_line
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.frozen_pass import choose, in_trainer_precision
 from tl_lightning.run.config import requested_regime
@@ -20,26 +22,27 @@ log = logging.getLogger(__name__)
 
 def choose_inputs(
     cfg: DictConfig, module: TransferLearningModule, datamodule: ImageFolderDataModule, trainer: L.Trainer
-) -> tuple[L.LightningDataModule, str, str, str]:
+) -> tuple[L.LightningDataModule, str, str, str, dict | None]:
     """Images, or cached activations of the frozen part when strategy.cache_features allows it exactly;
-    with the train-input regime that runs (`plain`, `views-K`, or `fresh` whenever images are trained on)
-    and how the frozen part ran (settings.frozen_pass)."""
+    with the train-input regime that runs (`plain`, `views-K`, or `fresh` whenever images are trained on),
+    how the frozen part ran (settings.frozen_pass) and what the feature store gave (None: no frozen pass)."""
     regime = requested_regime(cfg)
     in_training = in_trainer_precision(cfg.trainer.precision)  # frozen layers run inside each training step
     if not cfg.strategy.get("cache_features"):
-        return datamodule, "off", regime, in_training
+        return datamodule, "off", regime, in_training, None
     if regime == "fresh":
         # Fresh crops every epoch: the frozen part runs on images each step, without autograd (no graph
         # is built through parameters that do not require grad, so there is no backward pass through them).
-        return datamodule, "off: strategy.cache_views=fresh draws new crops every epoch", regime, in_training
+        return datamodule, "off: strategy.cache_views=fresh draws new crops every epoch", regime, in_training, None
     cut = find_cut(module.model, module.spec, module.plan)
     if isinstance(cut, str):
         log.info("Feature cache not used: %s; training on images with fresh crops every epoch.", cut)
-        return datamodule, f"off: {cut}", "fresh", in_training
+        return datamodule, f"off: {cut}", "fresh", in_training, None
     device = trainer.strategy.root_device
     frozen = choose(
         cfg.trainer.get("frozen_pass", "auto"), device, cfg.trainer.precision, trainer.precision_plugin.forward_context
     )
+    use = open_store(cfg.get("cache"), datamodule.root, Path(cfg.paths.output_dir))
     cached = build_cached_datamodule(
         module.model,
         cut,
@@ -48,9 +51,11 @@ def choose_inputs(
         batch_size=cfg.strategy.cache_batch_size,
         device=device,
         precision=frozen,
+        use=use,
     )
+    log.info(store_line(use))
     module.use_cached_inputs(cut.tail)
-    return cached, f"input of {cut.tap}", regime, frozen.name
+    return cached, f"input of {cut.tap}", regime, frozen.name, use.record()
 
 
 def trainer_conf(cfg: DictConfig) -> DictConfig:

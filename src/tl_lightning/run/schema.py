@@ -74,6 +74,12 @@ class ArtifactsConf:
 
 
 @dataclass
+class CacheConf:
+    features: bool = True
+    max_gb: float = 4.0
+
+
+@dataclass
 class PathsConf:
     log_dir: str = "outputs"
     output_dir: str = MISSING
@@ -87,6 +93,7 @@ class Config:
     trainer: TrainerConf = field(default_factory=TrainerConf)
     optimizer: OptimizerConf = field(default_factory=OptimizerConf)
     artifacts: ArtifactsConf = field(default_factory=ArtifactsConf)
+    cache: CacheConf = field(default_factory=CacheConf)
     paths: PathsConf = field(default_factory=PathsConf)
     seed: int = 0
     ckpt_path: str | None = None

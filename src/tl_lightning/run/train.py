@@ -104,7 +104,7 @@ def _train(cfg: DictConfig) -> dict:
 
     with hint.resume_hint(out):
         with hint.sigterm_raises():  # Lightning handles SIGTERM only inside fit; the frozen pass comes first
-            fit_data, input_cache, regime, frozen_pass = choose_inputs(cfg, module, datamodule, trainer)
+            fit_data, input_cache, regime, frozen_pass, store = choose_inputs(cfg, module, datamodule, trainer)
         trainer.fit(module, datamodule=fit_data, ckpt_path=ckpt_path, weights_only=True)
     wall_s = time.perf_counter() - start
     history = copy.deepcopy(module.history)  # testing the best checkpoint reloads an older history
@@ -125,6 +125,7 @@ def _train(cfg: DictConfig) -> dict:
         image_size=cfg.arch.image_size,
         seed=cfg.seed,
         input_cache=input_cache,
+        feature_store=store,  # activations read from the shared store vs computed here, and their time
         batch_size=cfg.data.batch_size,  # the sweep report answers the shuffle/batch question from these
         train_class_counts={c: datamodule.train_set.targets.count(i) for i, c in enumerate(datamodule.classes)},
         trainable_params=trainable,

@@ -31,6 +31,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.features.passes import explain_inputs, open_store
 from tl_lightning.files import atomic_open
 from tl_lightning.model.checkpoint import load_module, read_checkpoint
 from tl_lightning.model.explain.pipeline import ExplainSettings, RunInfo, explain
@@ -109,8 +110,11 @@ def _run(args: ExplainArgs) -> int:
     seed = int(cfg.get("seed", 0))
     info = RunInfo(f"{hp['arch']}/{strategy} s{seed}", epoch, args.weights or hp.get("weights"), seed)
     images = _images(cfg, args.data_root, int(hp["image_size"]))
-    frozen = (metrics.get("settings") or {}).get("frozen_pass")  # recompute the frozen part as the run did
-    result = explain(module, images, out, info, _settings(cfg, args.projection, frozen))
+    settings = _settings(cfg, args.projection, (metrics.get("settings") or {}).get("frozen_pass"))
+    # The frozen part as the run computed it: from the feature store where the run (or a sibling) left it.
+    use = open_store(OmegaConf.select(cfg, "cache"), images.root, out)
+    stage = explain_inputs(module, images, settings.batch_size, settings.frozen_pass, use)
+    result = explain(module, images, out, info, settings, stage_inputs=stage)
     for side in ("before", "after"):
         print(f"{side}: {result.numbers.get(side)}")
     if metrics:
