@@ -184,6 +184,7 @@ def plain_inputs(
 ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, tuple[torch.Tensor, torch.Tensor]]:
     """(inputs, labels) at `tap` of the run's train images (un-augmented; None when `train` is false) and of its
     val images, in their order. A data folder none of whose images is needed is not passed over."""
+    images.setup()
     wanted = [images.val_set, *([images.train_set] if train else [])]
     needed = {path for dataset in wanted for path, _ in dataset.samples}
     row: dict[str, torch.Tensor] = {}
