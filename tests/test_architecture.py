@@ -24,6 +24,8 @@ ALLOWED = {
     "run": {"data", "model", "features", "report"},
 }
 MAX_LINES = 250
+# Late imports allowed, each with its reason: the command line answers --help and bad input before Lightning loads.
+LATE = {("tl_lightning.run.cli", "tl_lightning.run.train")}
 
 
 def module_name(path: Path) -> str:
@@ -88,7 +90,7 @@ def test_imports_point_one_way_and_none_is_late():
     for name, path in mods.items():
         mine = layer(name)
         for target, top in imports(path, set(mods)):
-            if not top:
+            if not top and (name, target) not in LATE:
                 late.append(f"{name} imports {target} inside a function")
             theirs = layer(target)
             if mine in ALLOWED and theirs != mine and theirs not in BASE and theirs not in ALLOWED[mine]:

@@ -15,7 +15,8 @@ import torchvision
 import tl_lightning.__main__ as package_main
 from conftest import WEIGHTS, requires
 from tl_lightning import progress
-from tl_lightning.run.train import main, train
+from tl_lightning.run.cli import main
+from tl_lightning.run.train import train
 from tl_lightning.tools import prefetch
 from tl_lightning.tools.cli import UsageError
 
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_console_scripts_point_at_the_module_entry_points():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["tl-lightning"] == "tl_lightning.run.train:main"
+    assert scripts["tl-lightning"] == "tl_lightning.run.cli:main"
     assert package_main.main is main  # so tl-lightning == python -m tl_lightning
     for target in scripts.values():
         module, _, name = target.partition(":")
@@ -34,7 +35,7 @@ def test_console_scripts_point_at_the_module_entry_points():
 
 def test_console_script_wrapper_exits_zero():
     # What pip's generated `tl-lightning` does: sys.exit(main()); Hydra's main must not return a float there.
-    code = "import sys; from tl_lightning.run.train import main; sys.exit(main())"
+    code = "import sys; from tl_lightning.run.cli import main; sys.exit(main())"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", code, "--cfg", "job"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]

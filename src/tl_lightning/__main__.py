@@ -1,4 +1,4 @@
-from tl_lightning.run.train import main
+from tl_lightning.run.cli import main
 
 if __name__ == "__main__":
     main()

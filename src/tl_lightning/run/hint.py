@@ -17,7 +17,6 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 # The command line as typed (set by the entry point), so the hint repeats it; None in-process (tests).
 _ARGV: list[str] | None = None
@@ -57,6 +56,9 @@ def resume_hint(out: Path) -> Iterator[None]:
 
     Printed to stderr also with quiet=true: it is the one thing the user needs after an interruption.
     """
+    # Here, not at the top: the command line (run/cli.py) uses this module before Lightning is loaded.
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     try:
         yield
     except SIGTERMException:
@@ -80,6 +82,7 @@ def _hint(what: str, out: Path) -> None:
 def sigterm_raises() -> Iterator[None]:
     """Within the block (work before Lightning's own SIGTERM handling, e.g. the frozen-layer pass), SIGTERM
     raises SIGTERMException so that resume_hint speaks, instead of ending the process silently."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     def _raise(signum: int, frame: object) -> None:
         raise SIGTERMException

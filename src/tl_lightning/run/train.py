@@ -1,4 +1,4 @@
-"""Entry point: compose config -> datamodule, module, trainer -> fit -> test -> artifacts."""
+"""One run: config -> datamodule, module, trainer -> fit -> test -> artifacts (the command line is run/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
@@ -17,7 +16,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from tl_lightning import progress
-from tl_lightning.conf import CONF_DIR
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.layout import printable
 from tl_lightning.data.transforms import denormalize
@@ -25,7 +23,6 @@ from tl_lightning.model import TransferLearningModule
 from tl_lightning.run import (
     artifacts,
     explain,
-    failures,
     gpu_slots,
     hint,
     job_share,
@@ -43,8 +40,6 @@ from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.finite_loss import FiniteLossGuard
 from tl_lightning.run.inputs import choose_inputs, trainer_conf
 from tl_lightning.run.lock import run_folder_lock
-from tl_lightning.run.overrides import check_command_line
-from tl_lightning.run.schema import register_schema
 from tl_lightning.run.settings import RunSettings, run_settings
 from tl_lightning.run.show_config import config_lines, default_config
 
@@ -212,21 +207,3 @@ def write_artifacts(
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
     mlflow_logger.record_runs(trainer, cfg, metrics, out)
-
-
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def hydra_main(cfg: DictConfig) -> float | None:
-    # Returned for Hydra sweepers (e.g. Optuna) that optimise the run's objective; NaN for a failed sweep job.
-    return failures.run_task(cfg, train)
-
-
-def main() -> None:
-    """`python -m tl_lightning` / `tl-lightning`: bad input ends as one message and exit status 2."""
-    register_schema()
-    failures.main_with_clean_errors(_checked_main)
-
-
-def _checked_main() -> None:
-    check_command_line(sys.argv[1:])  # typos refused before Hydra composes or makes a folder
-    hint.remember_command_line(sys.argv[1:])  # the resume hint repeats it
-    hydra_main()

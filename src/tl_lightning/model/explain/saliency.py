@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-from captum.attr import LayerAttribution, LayerGradCam
 
 from tl_lightning.model.module import TransferLearningModule
 
@@ -58,6 +57,8 @@ def grad_cam(module: TransferLearningModule, images: torch.Tensor, batch_size: i
     module.use_cached_inputs(None)  # a run that trained on cached activations: Grad-CAM needs the images' path
     module.eval()
     device = next(module.parameters()).device
+    from captum.attr import LayerAttribution, LayerGradCam  # loads only where a run explains itself
+
     cam = LayerGradCam(module, layer)
     out: list[Saliency] = []
     try:

@@ -10,11 +10,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.manifold import TSNE
-from sklearn.metrics import silhouette_score
-from sklearn.neighbors import KNeighborsClassifier
 
 K_NEIGHBOURS = 5
 PROBE_C = 1.0  # L2 strength of the probe (scikit-learn's default), on standardised features
@@ -54,6 +49,8 @@ def _standardise(xt: np.ndarray, xv: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _knn(xt: np.ndarray, yt: np.ndarray, xv: np.ndarray, yv: np.ndarray) -> float:
     if len(xt) == 0 or len(xv) == 0:
         raise NotMeasurable("the train or val set is empty")
+    from sklearn.neighbors import KNeighborsClassifier  # scikit-learn loads only where a run explains itself
+
     knn = KNeighborsClassifier(n_neighbors=min(K_NEIGHBOURS, len(xt)), metric="cosine", algorithm="brute")
     return float((knn.fit(xt, yt).predict(xv) == yv).mean())
 
@@ -64,6 +61,9 @@ def _probe(xt: np.ndarray, yt: np.ndarray, xv: np.ndarray, yv: np.ndarray) -> fl
     if len(xv) == 0:
         raise NotMeasurable("the val set is empty")
     st, sv = _standardise(xt, xv)
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe = LogisticRegression(C=PROBE_C, max_iter=1000).fit(st, yt)
@@ -74,6 +74,8 @@ def _silhouette(xt: np.ndarray, yt: np.ndarray, xv: np.ndarray, yv: np.ndarray) 
     classes = len(np.unique(yv))
     if classes < 2 or len(xv) <= classes:
         raise NotMeasurable(f"the val set has {len(xv)} images of {classes} class(es); silhouette needs 2 classes")
+    from sklearn.metrics import silhouette_score
+
     return round(float(silhouette_score(xv, yv, metric="cosine")), DIGITS)
 
 
@@ -86,6 +88,8 @@ def project(x: torch.Tensor, method: str, seed: int) -> np.ndarray:
     data = x.double().numpy()
     if method == "tsne":
         perplexity = float(min(30, len(data) - 1))
+        from sklearn.manifold import TSNE
+
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(data)
     raise ValueError(f"explain.projection={method!r} is unknown: use pca or tsne.")
 
