@@ -56,6 +56,25 @@ class RunFolderGuard(Callback):
             raise SystemExit(BAD_INPUT_EXIT)
         _BEFORE[str(folder)] = folder_state(folder)
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra writes a job's .hydra/ before any job callback runs, so the sweep's existing job folders are
+        # recorded now: a job refused for landing on another run's folder puts that run's record back.
+        try:
+            sweep = Path(os.path.abspath(str(config.hydra.sweep.dir)))
+        except Exception:  # an interpolation that does not resolve yet: nothing recorded, nothing restored
+            return
+        if sweep.is_dir() and not sweep.is_symlink():
+            for child in sweep.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    _BEFORE[str(child)] = folder_state(child)
+
+
+def restore_record(out: Path) -> None:
+    """Put back the .hydra/ files of `out` as they were before this process's run (no-op without a record)."""
+    before = _BEFORE.get(os.path.abspath(out))
+    if before is not None:
+        _restore_record(out / ".hydra", before)
+
 
 def folder_state(folder: Path) -> FolderState:
     if not folder.is_dir():
