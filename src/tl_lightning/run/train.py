@@ -175,7 +175,8 @@ def write_artifacts(
     fit_data: L.LightningDataModule | None = None,
 ) -> None:
     title = f"{cfg.arch.name} / {cfg.strategy.name}"
-    artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
+    curves = out / "loss_curves.png"
+    artifacts.drawn(metrics, curves.name, lambda: artifacts.save_figure(artifacts.plot_curves(metrics, title), curves))
 
     val_set, probs = datamodule.val_set, module.test_probs
     split = (datamodule.relative_path, datamodule.split.columns()) if datamodule.split is not None else None
@@ -209,7 +210,7 @@ def write_artifacts(
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             tensorboard.write_run_summary(logger, cfg, metrics, grid)
-    artifacts.save_figure(grid, out / "predictions.png")
+    artifacts.drawn(metrics, "predictions.png", lambda: artifacts.save_figure(grid, out / "predictions.png"))
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
     mlflow_logger.record_runs(trainer, cfg, metrics, out)
