@@ -5,6 +5,7 @@ config belong together."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,24 @@ def test_a_fresh_run_into_a_finished_runs_folder_is_refused_and_changes_nothing(
     code, output = finish(start(args, finished.parent))
     assert code == 2, output[-3000:]
     line = [x for x in output.splitlines() if x.startswith("error: ")]
-    assert len(line) == 1 and "holds another run's results (metrics.json, checkpoints/" in line[0], output[-3000:]
+    expected = "holds another run's results (metrics.json of other settings: seed: metrics.json 0, config 7"
+    assert len(line) == 1 and expected in line[0], output[-3000:]
     after = snapshot(finished)
     # Hydra appends this attempt's lines to the run's log; everything else is byte for byte the finished run's.
     assert {k: v for k, v in after.items() if k not in logs} == {k: v for k, v in before.items() if k not in logs}
     assert "Epoch" not in output  # refused before any work
+
+
+def test_a_fresh_run_into_a_killed_runs_folder_of_other_settings_is_refused(finished, tiny_data, tmp_path):
+    killed = tmp_path / "killed"
+    shutil.copytree(finished, killed)
+    (killed / "metrics.json").unlink()
+    before = snapshot(killed)
+    code, output = finish(start([*TINY, f"data.root={tiny_data}", f"hydra.run.dir={killed}", "seed=7"], tmp_path))
+    assert code == 2 and "holds another run's results (last.ckpt of other settings: seed: checkpoint 0" in output
+    assert {k: v for k, v in snapshot(killed).items() if not k.endswith((".log", ".lock"))} == {
+        k: v for k, v in before.items() if not k.endswith((".log", ".lock"))
+    }
 
 
 def test_resume_refuses_to_call_another_experiments_metrics_finished(finished, tiny_data):

@@ -1,10 +1,11 @@
 """A run folder holds one experiment.
 
-A fresh run (no resume=true) started into a folder that already holds a run's results (metrics.json, a
-checkpoint) is refused before any work: killed after an epoch, it would leave the old metrics.json beside its
-own config and checkpoints, and the report, resume and predict would each take a different run for the
-folder's. The .hydra/ record that Hydra rewrote on the way in is put back (folder_guard), so the folder is as
-it was.
+A fresh run (no resume=true) started into a folder that holds another experiment's results (a metrics.json or
+a checkpoint recording other settings) is refused before any work: killed after an epoch, it would leave the
+old metrics.json beside its own config and checkpoints, and the report, resume and predict would each take a
+different run for the folder's. The .hydra/ record that Hydra rewrote on the way in is put back
+(folder_guard), so the folder is as it was. The same experiment's results may be trained over, as before: the
+run computes them again, identically.
 """
 
 from __future__ import annotations
@@ -14,33 +15,55 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from tl_lightning.errors import UserError
-from tl_lightning.run import folder_guard
+from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
+from tl_lightning.report.belongs import config_mismatch
+from tl_lightning.report.read import BadRun, read_metrics
+from tl_lightning.run import folder_guard, resume, settings
 from tl_lightning.run.lock import is_launcher
 
 
 class OtherRunsFolder(UserError):
-    """The run folder holds another run's results; nothing of it was changed."""
+    """The run folder holds another experiment's results; nothing of it was changed."""
 
 
-def refuse_other_results(cfg: DictConfig, out: Path, resuming: bool) -> None:
-    """OtherRunsFolder when this fresh run's folder holds a run's results."""
-    if resuming or not is_launcher():  # a DDP rank joins its launcher's (checked) folder
+def refuse_other_results(cfg: DictConfig, out: Path) -> None:
+    """OtherRunsFolder when this fresh run's folder holds another experiment's results."""
+    if resume.wants_resume(cfg) or not is_launcher():  # a DDP rank joins its launcher's (checked) folder
         return
-    found = results_in(out)
+    found = _metrics_differences(cfg, out) or _checkpoint_differences(cfg, out)
     if not found:
         return
     folder_guard.restore_record(out)
     raise OtherRunsFolder(
-        f"{out} holds another run's results ({', '.join(found)}), and a run folder holds one experiment: "
-        f"give this run another folder (hydra.run.dir=..., or leave it out for a new dated one), or add "
-        f"resume=true to continue or skip the run that is there."
+        f"{out} holds another run's results ({found}), and a run folder holds one experiment: give this run "
+        f"another folder (hydra.run.dir=..., or leave it out for a new dated one), or resume=true with that "
+        f"run's settings to continue or skip it."
     )
 
 
-def results_in(out: Path) -> list[str]:
-    """The results a run leaves in its folder, by name: metrics.json and checkpoint files."""
-    found = ["metrics.json"] if (out / "metrics.json").exists() else []
-    checkpoints = out / "checkpoints"
-    if checkpoints.is_dir() and not checkpoints.is_symlink():
-        found += [f"checkpoints/{p.name}" for p in sorted(checkpoints.glob("*.ckpt"))][:3]
-    return found
+def _metrics_differences(cfg: DictConfig, out: Path) -> str:
+    path = out / "metrics.json"
+    if not path.exists():
+        return ""
+    try:
+        metrics = read_metrics(path)
+    except BadRun as err:
+        return f"a metrics.json this run cannot read: {err}"
+    ours = {"arch": {"name": cfg.arch.name}, "strategy": {"name": cfg.strategy.name}, "seed": cfg.seed}
+    ours |= {"optimizer": {"lr": cfg.optimizer.lr}, "data": {"batch_size": cfg.data.batch_size}}
+    diffs = config_mismatch(metrics, ours)
+    return f"metrics.json of other settings: {'; '.join(diffs)}" if diffs else ""
+
+
+def _checkpoint_differences(cfg: DictConfig, out: Path) -> str:
+    path = resume.last_checkpoint(cfg, out)
+    if not path.is_file():
+        return ""
+    try:
+        saved = read_checkpoint(path, "checkpoints").get(settings.KEY)
+    except CheckpointError as err:
+        return f"a checkpoint this run cannot read: {err}"
+    if not isinstance(saved, dict):
+        return f"{path.name}, whose settings are not recorded"
+    diffs = settings.differences(saved, settings.run_settings(cfg, list(saved.get("classes") or [])))
+    return f"{path.name} of other settings: {'; '.join(diffs[:3])}" if diffs else ""

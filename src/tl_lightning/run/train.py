@@ -69,7 +69,7 @@ def _train(cfg: DictConfig) -> dict:
     check_config(cfg)
     check_ddp_launch(cfg)
     resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
-    refuse_other_results(cfg, Path(cfg.paths.output_dir), resume.wants_resume(cfg))  # one experiment per folder
+    refuse_other_results(cfg, Path(cfg.paths.output_dir))  # a run folder holds one experiment
     explain.explain_settings(cfg)  # a bad `explain` setting fails now, not after training
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
