@@ -19,7 +19,7 @@ ALLOWED = {
     "data": set(),
     "model": {"data"},
     "report": set(),
-    "tools": {"data", "model"},
+    "tools": {"data", "model", "report"},  # report: its reader of run files (read.py), one for every tool
     "run": {"data", "model", "report"},
 }
 MAX_LINES = 250
