@@ -75,3 +75,30 @@ def test_the_report_refuses_a_folder_whose_metrics_and_config_are_of_two_runs(fi
     run = read_run(mixed)
     assert not run.ok and "metrics.json and .hydra/config.yaml are of different runs (seed:" in run.problem
     assert read_run(finished).ok
+
+
+def data_snapshot(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("where", ["inside", "around"])
+def test_a_run_folder_and_the_data_root_must_not_nest(tiny_data, tmp_path, where):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    before = data_snapshot(data)
+    run_dir = data / "val" / "ants" / "run" if where == "inside" else tmp_path
+    code, output = finish(start([*TINY, f"data.root={data}", f"hydra.run.dir={run_dir}"], tmp_path))
+    assert code == 2, output[-3000:]
+    expected = "is inside data.root=" if where == "inside" else "is inside hydra.run.dir="
+    assert expected in output and "Epoch" not in output
+    assert data_snapshot(data) == before
+
+
+def test_a_sweep_folder_under_the_data_root_is_refused_before_any_job(tiny_data, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    before = data_snapshot(data)
+    args = [*TINY, f"data.root={data}", f"hydra.sweep.dir={data / 'val' / 'ants' / 'sw'}", "seed=0,1"]
+    code, output = finish(start([*args, "data.on_bad_image=skip"], tmp_path, sweep=True))
+    assert code == 2 and "hydra.sweep.dir=" in output and "is inside data.root=" in output, output[-3000:]
+    assert data_snapshot(data) == before

@@ -10,6 +10,7 @@ run computes them again, identically.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -39,6 +40,24 @@ def refuse_other_results(cfg: DictConfig, out: Path) -> None:
         f"another folder (hydra.run.dir=..., or leave it out for a new dated one), or resume=true with that "
         f"run's settings to continue or skip it."
     )
+
+
+def nested_problem(key: str, out: Path, root: Path) -> str | None:
+    """Why the output folder and the data root must not nest, or None: outputs under data.root become images
+    of the next job (a sweep's PNGs validated as "ants"), and a data root under an output folder is in the way
+    of what runs write and remove there."""
+    real_out, real_root = Path(os.path.realpath(out)), Path(os.path.realpath(root))
+    if real_out == real_root or real_root in real_out.parents:
+        return f"{key}={out} is inside data.root={root}: its files would be read as images; put outputs elsewhere"
+    if real_out in real_root.parents:
+        return f"data.root={root} is inside {key}={out}: keep the images outside the output folders"
+    return None
+
+
+def refuse_nested(cfg: DictConfig, out: Path) -> None:
+    """UserError before any work when this run's folder and its data root nest (nested_problem)."""
+    if (problem := nested_problem("hydra.run.dir", out, Path(str(cfg.data.root)).expanduser())) is not None:
+        raise UserError(problem)
 
 
 def _metrics_differences(cfg: DictConfig, out: Path) -> str:

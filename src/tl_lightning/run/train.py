@@ -43,7 +43,7 @@ from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.finite_loss import FiniteLossGuard
 from tl_lightning.run.inputs import choose_inputs, trainer_conf
 from tl_lightning.run.lock import run_folder_lock
-from tl_lightning.run.one_experiment import refuse_other_results
+from tl_lightning.run.one_experiment import refuse_nested, refuse_other_results
 from tl_lightning.run.overrides import check_command_line
 from tl_lightning.run.schema import register_schema
 from tl_lightning.run.settings import RunSettings, run_settings
@@ -69,6 +69,7 @@ def _train(cfg: DictConfig) -> dict:
     check_config(cfg)
     check_ddp_launch(cfg)
     resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
+    refuse_nested(cfg, Path(cfg.paths.output_dir))  # outputs under data.root would become images
     refuse_other_results(cfg, Path(cfg.paths.output_dir))  # a run folder holds one experiment
     explain.explain_settings(cfg)  # a bad `explain` setting fails now, not after training
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
