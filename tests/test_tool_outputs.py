@@ -15,7 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from conftest import TEST_SIZE, compose_cfg
 from tl_lightning.model.checkpoint import _KINDS, module_arguments
 from tl_lightning.run.train import train
-from tl_lightning.tools import export, predict
+from tl_lightning.tools import evaluate, export, predict
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_a_full_disk_while_predict_writes_keeps_the_previous_csv(ckpt, tiny_data
 
         return Half()
 
-    monkeypatch.setattr(predict.csv, "writer", full_disk_writer)
+    monkeypatch.setattr(csv, "writer", full_disk_writer)
     assert predict.main([f"ckpt={ckpt}", f"input={tiny_data / 'val'}", f"out={out}"]) == 2
     assert "the disk is full (the previous version of the file, if any, is intact)" in capsys.readouterr().err
     assert out.read_text() == "previous predictions\n" and [p.name for p in tmp_path.iterdir()] == ["preds.csv"]
@@ -170,3 +170,49 @@ def test_a_tampered_checkpoint_is_named_by_file_and_key(ckpt, tiny_data, tmp_pat
 
 def test_the_checkpoint_checker_knows_every_argument_of_the_module():
     assert set(_KINDS) == module_arguments()
+
+
+def _data_copy(tiny_data: Path, root: Path, names: dict[str, str] | None = None) -> Path:
+    """The tiny val split copied under `root`, its class folders renamed per `names`."""
+    for cls in ("ants", "bees"):
+        folder = root / (names or {}).get(cls, cls)
+        folder.mkdir(parents=True)
+        for image in sorted((tiny_data / "val" / cls).iterdir())[:2]:
+            (folder / image.name).write_bytes(image.read_bytes())
+    return root
+
+
+@pytest.mark.parametrize("target", ["ckpt", "image", "folder", "link"])
+def test_evaluate_refuses_a_bad_out_before_the_evaluation(ckpt, tiny_data, tmp_path, capsys, target):
+    data = _data_copy(tiny_data, tmp_path / "val")
+    own = tmp_path / "copy.ckpt"
+    own.write_bytes(ckpt.read_bytes())
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "notes.txt")
+    out = {"ckpt": own, "image": data / "ants" / "ants_0.jpg", "folder": tmp_path, "link": tmp_path / "link.csv"}
+    before = {p: p.read_bytes() for p in [own, data / "ants" / "ants_0.jpg", tmp_path / "notes.txt"]}
+    assert evaluate.main([f"ckpt={own}", f"data={data}", f"out={out[target]}"]) == 2
+    captured = capsys.readouterr()
+    line = one_error(captured.err)
+    expected = {"ckpt": "is one of the inputs", "image": "is one of the inputs", "folder": "is a folder"}
+    assert expected.get(target, "is a symbolic link") in line and captured.out == ""  # before any evaluation
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_evaluate_writes_odd_names_as_bytes_and_formula_classes_as_text(ckpt, tiny_data, tmp_path, capsys):
+    names = {"ants": "=SUM(1+1)", "bees": "-2+3"}
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint["hyper_parameters"]["class_names"] = [names["ants"], names["bees"]]
+    checkpoint["tl_settings"]["classes"] = [names["ants"], names["bees"]]
+    renamed = tmp_path / "renamed.ckpt"
+    torch.save(checkpoint, renamed)
+    data = _data_copy(tiny_data, tmp_path / "val", names)
+    odd = os.path.join(os.fsencode(data / names["bees"]), b"b\xffe.jpg")
+    with open(odd, "wb") as f:
+        f.write((tiny_data / "val" / "bees" / "bees_0.jpg").read_bytes())
+    out = tmp_path / "eval.csv"
+    assert evaluate.main([f"ckpt={renamed}", f"data={data}", f"out={out}"]) == 0, capsys.readouterr().err
+    raw = out.read_bytes()
+    assert b"b\xffe.jpg" in raw and b",=SUM" not in raw and b",-2+3" not in raw
+    assert b",'=SUM(1+1)," in raw and b",'-2+3," in raw
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.csv", "renamed.ckpt", "val"]

@@ -103,6 +103,27 @@ def refuse_links(path: Path, inside: Path) -> None:
             )
 
 
+def open_lock(path: str | Path) -> IO:
+    """A lock or scratch file opened for reading and writing, created if absent, never truncated and never
+    through a symbolic link (O_NOFOLLOW): a link planted at a lock's name must not let the package empty or
+    write what it points to. OutputFolderError for a link, a FIFO or device there, or a folder not writable."""
+    path = Path(path)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OutputFolderError(
+                f"Cannot use the lock file {path}: it is a symbolic link (to {os.readlink(path)}). Remove it and "
+                f"re-run."
+            ) from None
+        raise _explain(err, path) from err
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputFolderError(f"Cannot use the lock file {path}: it is not a regular file. Remove it and re-run.")
+    return os.fdopen(fd, "r+")
+
+
 def read_bytes(path: str | Path, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes (a symbolic link to one is followed); RefusedFile for a
     FIFO, a device, a folder or a larger file, without blocking on it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -12,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.client import HTTPResponse
 from pathlib import Path
+from typing import IO
 from urllib.error import URLError
 from urllib.request import urlopen
 
 from tl_lightning import progress
 from tl_lightning.data.layout import LAYOUT, SPLITS, DatasetError, has_split_dirs
+from tl_lightning.files import open_lock
 
 try:
     import fcntl
@@ -75,10 +78,26 @@ def ensure_dataset(
 def download_lock(root: Path) -> Iterator[None]:
     """Serialise downloads of one root across processes (parallel sweep jobs on a cluster)."""
     lock_path = root.parent / f".{root.name}.download.lock"
-    with open(lock_path, "w") as lock:
+    while True:
+        lock = open_lock(lock_path)
         if fcntl is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
+        if _same_file(lock, lock_path):
+            break
+        lock.close()  # its holder removed the file meanwhile: lock the one at the name now
+    try:
         yield
+    finally:
+        # Removed while held, so no lock file is left behind; a waiter on the removed file sees that and retries.
+        lock_path.unlink(missing_ok=True)
+        lock.close()
+
+
+def _same_file(handle: IO, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.lstat(path))
+    except OSError:
+        return False
 
 
 def _remove_stale_downloads(root: Path) -> None:

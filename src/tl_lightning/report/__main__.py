@@ -57,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    runs_here = one_run or (sweep_dir / "multirun.yaml").is_file() or (sweep_dir / ".hydra").is_dir()
+    if sweep_dir.is_dir() and not runs_here and not any(is_job_dir(d) for d in sweep_dir.iterdir()):
+        # e.g. a data folder given by mistake: a report and summaries written into it would be litter
+        print(
+            f"error: {sweep_dir} holds no run folders, so no report was written; give a sweep or run folder.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         write_summary(args.sweep_dir)
         path = write_report(args.sweep_dir, margin=args.margin / 100)

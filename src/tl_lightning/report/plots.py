@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from tl_lightning.figures import Figure
 from tl_lightning.files import atomic_write, is_regular
 from tl_lightning.report.groups import Cell
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from tl_lightning.files import read_text
+from tl_lightning.report.belongs import config_mismatch
 from tl_lightning.report.read import MAX_SMALL, BadRun, is_name, read_failure, read_metrics, read_predictions
 
 JOB_DIR = re.compile(r"^\d+_")  # Hydra's `<num>_<override_dirname>` job folders
@@ -125,6 +126,9 @@ def read_run(path: Path) -> Run:
         run.predictions_last = read_predictions(path / "val_predictions_last.csv")
     except BadRun as err:
         run.metrics, run.problem = None, str(err)
+        return run
+    if diffs := config_mismatch(run.metrics, run.config):  # a fresh run killed in a finished run's folder
+        run.metrics, run.problem = None, f"metrics.json and .hydra/config.yaml are of different runs ({diffs[0]})"
         return run
     for key in AXES:
         if run.metrics.get(key) is not None:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from tl_lightning.errors import UserError
+from tl_lightning.figures import Figure, reason
 from tl_lightning.run.atomic import atomic_open, atomic_write
 from tl_lightning.spreadsheet import guard_row
+
+log = logging.getLogger(__name__)
 
 
 def summarize(history: dict[str, list[float]], **extra: object) -> dict:
@@ -97,6 +101,20 @@ def prediction_grid(
     if title:
         fig.suptitle(textwrap.fill(title, 22 * cols), fontsize=18)  # ~24 characters of 18 pt fit a 3-inch panel
     return fig
+
+
+def drawn(metrics: dict, name: str, draw: Callable[[], object]) -> None:
+    """draw(); a figure that fails to draw is a named skip in metrics["figures_skipped"] and the log, never the
+    loss of the trained run's metrics.json. A full disk or a refused path (OSError, UserError) still ends the
+    run with its one line: metrics.json could not be written either."""
+    try:
+        draw()
+    except (OSError, UserError):
+        raise
+    except Exception as err:  # noqa: BLE001 - a picture must not cost the run its results
+        line = f"{name} skipped: {reason(err)}"
+        metrics.setdefault("figures_skipped", []).append(line)
+        log.warning(line)
 
 
 def save_figure(fig: Figure, path: Path) -> None:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.errors import UserError
+from tl_lightning.figures import reason
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.checkpoint import read_checkpoint
 from tl_lightning.model.explain.features import Split
@@ -84,7 +85,7 @@ def explain_run(
             try:
                 add_embedding(logger, result, images, epoch)
             except Exception as err:  # noqa: BLE001 - the Projector is a view; the run's results stand without it
-                line = f"TensorBoard embedding skipped: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                line = f"TensorBoard embedding skipped: {reason(err)}"
                 result.numbers["skipped"].append(line)
                 log.warning("explain: %s", line)
     log.info("explain: features.png, saliency.png and feature_space in %.1f s", time.perf_counter() - start)

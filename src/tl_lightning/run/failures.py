@@ -24,6 +24,7 @@ from tl_lightning.errors import BAD_INPUT_EXIT, UserError
 from tl_lightning.run.atomic import atomic_write
 from tl_lightning.run.folder_guard import remove_created
 from tl_lightning.run.lock import RunFolderBusyError, run_folder_lock
+from tl_lightning.run.one_experiment import OtherRunsFolder
 
 log = logging.getLogger(__name__)
 FAILURE_FILE = "failure.txt"
@@ -125,6 +126,9 @@ def _run_held(
         if not multirun:
             remove_created(out)
             raise
+        if isinstance(err, OtherRunsFolder):  # no failure.txt: the folder is another run's, left as it was
+            log.error("Run refused: %s", err)
+            return float("nan"), one_line(str(err))
         return float("nan"), _record_failure(out, err)
     (out / FAILURE_FILE).unlink(missing_ok=True)  # an earlier attempt's (resume=true): this one finished
     return value, None

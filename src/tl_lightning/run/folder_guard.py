@@ -10,7 +10,6 @@ Without that record (the callback not configured) a refusal removes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -35,6 +34,7 @@ class FolderState:
     names: frozenset[str]  # the folder's entries
     hydra_files: dict[str, bytes]  # .hydra/<name> -> bytes, for a folder that already had .hydra/
     hydra_names: frozenset[str]  # every entry of that .hydra/
+    missing_parents: tuple[str, ...] = ()  # folders above it that did not exist either (outputs/runs/), deepest first
 
 
 _BEFORE: dict[str, FolderState] = {}  # absolute run folder -> its state before this process's run started
@@ -56,10 +56,30 @@ class RunFolderGuard(Callback):
             raise SystemExit(BAD_INPUT_EXIT)
         _BEFORE[str(folder)] = folder_state(folder)
 
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra writes a job's .hydra/ before any job callback runs, so the sweep's existing job folders are
+        # recorded now: a job refused for landing on another run's folder puts that run's record back.
+        try:
+            sweep = Path(os.path.abspath(str(config.hydra.sweep.dir)))
+        except Exception:  # an interpolation that does not resolve yet: nothing recorded, nothing restored
+            return
+        if sweep.is_dir() and not sweep.is_symlink():
+            for child in sweep.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    _BEFORE[str(child)] = folder_state(child)
+
+
+def restore_record(out: Path) -> None:
+    """Put back the .hydra/ files of `out` as they were before this process's run (no-op without a record)."""
+    before = _BEFORE.get(os.path.abspath(out))
+    if before is not None:
+        _restore_record(out / ".hydra", before)
+
 
 def folder_state(folder: Path) -> FolderState:
     if not folder.is_dir():
-        return FolderState(False, frozenset(), {}, frozenset())
+        missing = tuple(str(p) for p in folder.parents if not p.exists())
+        return FolderState(False, frozenset(), {}, frozenset(), missing)
     record = folder / ".hydra"
     files, names = {}, frozenset()
     if record.is_dir() and not record.is_symlink():
@@ -86,8 +106,11 @@ def remove_created(out: Path) -> None:
         else:
             path.unlink(missing_ok=True)
     if not before.existed:
-        with contextlib.suppress(OSError):  # only if empty: something that appeared meanwhile stays
-            out.rmdir()
+        for folder in (out, *map(Path, before.missing_parents)):  # the dated folder, then outputs/runs/, outputs/
+            try:  # only if empty: something that appeared meanwhile stays
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def _restore_record(record: Path, before: FolderState) -> None:

@@ -21,6 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from tl_lightning.files import open_lock
 from tl_lightning.run.config import ConfigError
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "tl_lightning-gpus"
@@ -79,7 +80,7 @@ def claim(count: int, slots: int = 1, start: int = 0, lock_dir: Path = LOCK_DIR,
         for slot in range(slots):
             for offset in range(count):
                 index = (start + offset) % count
-                handle = open(lock_dir / f"{index}.{slot}.lock", "w")  # noqa: SIM115 - held open for the whole run
+                handle = open_lock(lock_dir / f"{index}.{slot}.lock")  # held open for the whole run
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:

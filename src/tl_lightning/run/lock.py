@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tl_lightning.errors import UserError
+from tl_lightning.files import open_lock
 from tl_lightning.run.ranks import is_launcher
 
 try:
@@ -39,7 +40,7 @@ def run_folder_lock(folder: Path) -> Iterator[None]:
     path = folder / LOCK_NAME
     if path.exists() and not path.is_file():  # a FIFO or device planted there: no lock file of this package
         raise UserError(f"{path} is not a regular file, so it cannot be this run folder's lock: remove it.")
-    with open(path, "a+") as lock:
+    with open_lock(path) as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

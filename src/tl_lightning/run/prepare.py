@@ -22,6 +22,7 @@ from tl_lightning.data.images import MAX_IMAGE_PIXELS
 from tl_lightning.data.scan import check_dataset
 from tl_lightning.errors import UserError
 from tl_lightning.model.weights import imagenet_state_dict, lacks_file, weights_file
+from tl_lightning.run.one_experiment import nested_problem
 
 
 class InputsError(UserError):
@@ -58,6 +59,13 @@ def arch_names(config: DictConfig) -> list[str]:
 def prepare_sweep(config: DictConfig) -> None:
     """Download/scan the dataset and obtain each arch's weights once; raise InputsError listing what is missing."""
     problems = []
+    try:
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir")
+    except Exception:  # noqa: BLE001 - an interpolation that does not resolve here: Hydra reports it itself
+        sweep_dir = None
+    data_root = Path(str(config.data.root)).expanduser()
+    if sweep_dir and (nested := nested_problem("hydra.sweep.dir", Path(str(sweep_dir)), data_root)) is not None:
+        raise InputsError(f"The sweep cannot start; no job has run:\n  {nested}")  # before any download or scan
     try:
         # "auto" stays "auto" (only the default root is downloaded into); bool("auto") would be True
         download, url = config.data.get("download", "auto"), config.data.get("url", URL)  # the jobs' own settings

@@ -7,7 +7,6 @@ starts fresh, so re-launching a killed sweep with its sweep dir finishes exactly
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
+from tl_lightning.report.belongs import config_mismatch
+from tl_lightning.report.read import BadRun, read_metrics
 from tl_lightning.run import settings
 from tl_lightning.run.hint import hydra_quoted, resume_command
 from tl_lightning.run.settings import run_settings
@@ -31,12 +32,19 @@ def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:
     if not wants_resume(cfg) or not path.is_file():
         return None
     try:
-        metrics = json.loads(path.read_text())
-    except (OSError, ValueError) as err:  # e.g. cut short by a version that wrote it in place
+        metrics = read_metrics(path)  # the report's reader: one verdict on a run file for every tool
+    except BadRun as err:  # e.g. cut short by a version that wrote it in place
         raise CheckpointError(
-            f"{path} cannot be read ({err}), so whether {out} finished is unknown: delete it to let resume=true "
+            f"{path} cannot be used ({err}), so whether {out} finished is unknown: delete it to let resume=true "
             f"continue the run from its last checkpoint."
         ) from err
+    ours = {"arch": {"name": cfg.arch.name}, "strategy": {"name": cfg.strategy.name}, "seed": cfg.seed}
+    ours |= {"optimizer": {"lr": cfg.optimizer.lr}, "data": {"batch_size": cfg.data.batch_size}}
+    if diffs := config_mismatch(metrics, ours):
+        raise CheckpointError(
+            f"{path} is another experiment's result ({'; '.join(diffs)}), so resume=true cannot call this run "
+            f"finished: resume with that run's settings, or give this run another hydra.run.dir."
+        )
     print(f"{out} already finished (metrics.json exists): skipping it. Delete metrics.json to train it again.")
     return metrics
 

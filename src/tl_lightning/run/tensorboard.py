@@ -15,9 +15,11 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+from tl_lightning.figures import Figure
+from tl_lightning.run import artifacts
 
 # Custom scalars colour lines by run only, so train and val get charts of their own, titled by split; every
 # run is a line on each. Multiline takes tag regexes.
@@ -130,7 +132,8 @@ def short_name(cfg: DictConfig, metrics: dict) -> str:
 def write_run_summary(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict, grid: Figure) -> None:
     """The predictions grid at the run's last epoch, and the run's hparams with their outcome."""
     epochs = int(metrics.get("epochs") or 0)
-    logger.experiment.add_figure("val/predictions", grid, global_step=epochs, close=False)
+    draw = lambda: logger.experiment.add_figure("val/predictions", grid, global_step=epochs, close=False)  # noqa: E731
+    artifacts.drawn(metrics, "TensorBoard val/predictions", draw)  # the hparams below stand without it
     if isinstance(logger, RunTensorBoardLogger):
         logger.log_run_hparams(run_hparams(cfg, metrics), {**settings(cfg), **outcome(metrics)}, step=epochs)
     else:  # a plain TensorBoardLogger chosen in the config still gets the short table

@@ -40,6 +40,7 @@ from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
 from tl_lightning.run.finite_loss import FiniteLossGuard
 from tl_lightning.run.inputs import choose_inputs, trainer_conf
 from tl_lightning.run.lock import run_folder_lock
+from tl_lightning.run.one_experiment import refuse_nested, refuse_other_results
 from tl_lightning.run.settings import RunSettings, run_settings
 from tl_lightning.run.show_config import config_lines, default_config
 
@@ -63,6 +64,8 @@ def _train(cfg: DictConfig) -> dict:
     check_config(cfg)
     check_ddp_launch(cfg)
     resume.check_resume_target(cfg, Path(cfg.paths.output_dir))  # resume=true without the run's folder
+    refuse_nested(cfg, Path(cfg.paths.output_dir))  # outputs under data.root would become images
+    refuse_other_results(cfg, Path(cfg.paths.output_dir))  # a run folder holds one experiment
     explain.explain_settings(cfg)  # a bad `explain` setting fails now, not after training
     if str(cfg.arch.weights).lower() == "imagenet":  # the cache, one download, or one message naming the fixes
         prepare.ensure_imagenet(cfg.arch.name)
@@ -169,7 +172,8 @@ def write_artifacts(
     fit_data: L.LightningDataModule | None = None,
 ) -> None:
     title = f"{cfg.arch.name} / {cfg.strategy.name}"
-    artifacts.save_figure(artifacts.plot_curves(metrics, title), out / "loss_curves.png")
+    curves = out / "loss_curves.png"
+    artifacts.drawn(metrics, curves.name, lambda: artifacts.save_figure(artifacts.plot_curves(metrics, title), curves))
 
     val_set, probs = datamodule.val_set, module.test_probs
     split = (datamodule.relative_path, datamodule.split.columns()) if datamodule.split is not None else None
@@ -203,7 +207,7 @@ def write_artifacts(
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             tensorboard.write_run_summary(logger, cfg, metrics, grid)
-    artifacts.save_figure(grid, out / "predictions.png")
+    artifacts.drawn(metrics, "predictions.png", lambda: artifacts.save_figure(grid, out / "predictions.png"))
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
     mlflow_logger.record_runs(trainer, cfg, metrics, out)

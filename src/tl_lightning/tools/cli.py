@@ -3,9 +3,10 @@ OmegaConf into a typed dataclass, with `--help`, and user errors printed as one 
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,6 +15,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from tl_lightning.errors import UserError
+from tl_lightning.files import OutputFolderError, atomic_open, refuse_links
+from tl_lightning.spreadsheet import guard_row
 
 Args = TypeVar("Args")
 
@@ -59,14 +62,35 @@ def existing_file(key: str, value: str) -> Path:
     return path
 
 
-def output_file(key: str, value: str) -> Path:
-    """The file a tool will write, checked before any work: not a folder, and its nearest existing folder is a
-    writable folder (the missing ones are created at the end)."""
+def output_file(key: str, value: str, inputs: Iterable[Path] = ()) -> Path:
+    """The file a tool will write, checked before any work: not a folder, not a symbolic link, not one of the
+    tool's `inputs` (the checkpoint, an image), and its nearest existing folder is a writable folder (the
+    missing ones are created at the end). Every tool's user-named output file comes through here."""
     path = Path(value).expanduser()
     if not value or path.is_dir():
         raise UsageError(f"{key}={value}: is a folder; give a file name, e.g. {key}={path / 'predictions.csv'}")
+    try:
+        refuse_links(path, path.parent)
+    except OutputFolderError as err:
+        raise UsageError(f"{key}={value}: {err}") from err
+    if path.exists():
+        real = os.path.realpath(path)
+        if any(os.path.realpath(p) == real for p in inputs):
+            raise UsageError(
+                f"{key}={value} is one of the inputs (the ckpt= file or an image it reads); choose another {key}="
+            )
     _writable_folder(key, value, path.parent)
     return path
+
+
+def write_csv(path: Path, header: list[str], rows: Iterable[list | tuple]) -> None:
+    """The tools' CSV: written atomically (a kill or a full disk keeps the previous file), never through a
+    link, file names that are not valid UTF-8 kept as their bytes (surrogateescape), and text cells a
+    spreadsheet would run as formulas (`=SUM(1+1)`, `-2+3`) quoted (spreadsheet.guard)."""
+    with atomic_open(path, "w", inside=path.parent, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(guard_row(list(row)) for row in rows)
 
 
 def output_folder(key: str, value: Path) -> Path:

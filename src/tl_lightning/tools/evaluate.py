@@ -21,15 +21,14 @@ classes and the preprocessing). Files that do not decode are listed on stderr, a
 
 from __future__ import annotations
 
-import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from tl_lightning.data.scan import walk_files
 from tl_lightning.model.checkpoint import load_module
-from tl_lightning.tools.cli import UsageError, device, existing_file, positive_int, run_tool
-from tl_lightning.tools.predict import _listing, list_images, predict
+from tl_lightning.tools.cli import UsageError, device, existing_file, output_file, positive_int, run_tool, write_csv
+from tl_lightning.tools.predict import _listing, emit, list_images, predict
 
 
 @dataclass
@@ -96,21 +95,16 @@ def _run(args: EvaluateArgs) -> int:
     module = load_module(ckpt, "ckpt", map_location=dev)
     classes = list(module.hparams.class_names)
     labelled, bad = labelled_images(Path(args.data).expanduser(), classes)
+    # Checked before the evaluation, against every file it reads: out=x.ckpt must not become a CSV.
+    out = output_file("out", args.out, [ckpt, *(image for image, _ in labelled), *bad]) if args.out else None
     rows = predict(module, [image for image, _ in labelled], batch_size)
     truths = [true for _, true in labelled]
-    print(
-        "\n".join(
-            report_lines(confusion([(t, r[1]) for t, r in zip(truths, rows, strict=True)], classes), classes, args.data)
-        )
-    )
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["path", "true", "pred", "prob"])
-            writer.writerows((str(p), t, c, f"{prob:.4f}") for t, (p, c, prob) in zip(truths, rows, strict=True))
-        print(f"{len(rows)} predictions written to {out}", file=sys.stderr)
+    counts = confusion([(t, r[1]) for t, r in zip(truths, rows, strict=True)], classes)
+    emit("\n".join(report_lines(counts, classes, args.data)))  # a class name that is not UTF-8 prints as \xNN
+    if out is not None:
+        table = ([str(p), t, c, f"{prob:.4f}"] for t, (p, c, prob) in zip(truths, rows, strict=True))
+        write_csv(out, ["path", "true", "pred", "prob"], table)
+        print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
     if bad:
         print(f"{len(bad)} files under data={args.data} do not decode and were not scored:", file=sys.stderr)
         print(_listing(bad), file=sys.stderr)

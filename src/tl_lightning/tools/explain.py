@@ -24,6 +24,7 @@ explanations existed. A picture that cannot be made is skipped with one line say
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,12 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.errors import UserError
 from tl_lightning.features.passes import explain_inputs, open_store
 from tl_lightning.files import atomic_open
 from tl_lightning.model.checkpoint import load_module, read_checkpoint
 from tl_lightning.model.explain.pipeline import ExplainSettings, RunInfo, explain
+from tl_lightning.report.read import BadRun, read_metrics
 from tl_lightning.tools.cli import UsageError, device, run_tool
 
 
@@ -64,6 +67,53 @@ def _run_folder(args: ExplainArgs) -> tuple[Path, Path]:
     if not ckpt.is_file():
         raise UsageError(f"run={args.run}: {ckpt} is missing, and it holds the last epoch's weights")
     return out, ckpt
+
+
+def _metrics(path: Path) -> dict:
+    """The run's metrics.json through the report's reader (one verdict on a run file for every tool); {} for a
+    run that has none."""
+    if not os.path.lexists(path):
+        return {}
+    try:
+        return read_metrics(path)
+    except BadRun as err:
+        raise UsageError(f"{path}: {err}; explain rewrites it, so it must be the run's own") from None
+
+
+def _last_epoch(ckpt: Path, checkpoint: dict, metrics: dict) -> int:
+    """The epoch the checkpoint holds, refused unless it is the run's last: feature_space and the pictures say
+    "the trained net at epoch N (the last)", the one val_acc_last scores."""
+    history = checkpoint.get("history") or {}
+    held = len(history.get("val_acc") or []) or int(checkpoint.get("epoch", -1)) + 1
+    last = int(metrics.get("epochs") or held)
+    if held != last:
+        raise UsageError(
+            f"ckpt={ckpt} holds epoch {held}, but the run's explanation describes its last epoch ({last}): "
+            f"give run={ckpt.parent.parent if ckpt.parent.name == 'checkpoints' else ckpt.parent} (it reads "
+            f"checkpoints/last.ckpt)"
+        )
+    return last
+
+
+def _same_data(images: ImageFolderDataModule, classes: list[str], metrics: dict) -> None:
+    """UsageError unless the images are the run's: its classes, and the train counts it recorded."""
+    try:
+        found = images.classes
+    except (UserError, OSError) as err:
+        raise UsageError(f"data_root={images.root}: {err}") from None
+    if found != classes:
+        raise UsageError(
+            f"data_root={images.root}: its classes ({', '.join(found)}) are not the run's ({', '.join(classes)}); "
+            f"explain the run on the images it trained on"
+        )
+    recorded = metrics.get("train_class_counts")
+    counts = {c: images.train_set.targets.count(i) for i, c in enumerate(found)}
+    folds = (metrics.get("settings") or {}).get("folds")  # a cross-validation run trained on a pooled split
+    if isinstance(recorded, dict) and folds is None and recorded != counts:
+        raise UsageError(
+            f"data_root={images.root}: its train images per class ({counts}) are not the run's ({recorded}); "
+            f"explain the run on the images it trained on"
+        )
 
 
 def _config(out: Path) -> DictConfig:
@@ -101,15 +151,16 @@ def _run(args: ExplainArgs) -> int:
     cfg = _config(out)
     dev = device("device", args.device)
     checkpoint = read_checkpoint(ckpt, "ckpt")
-    hp, history = checkpoint["hyper_parameters"], checkpoint.get("history") or {}
-    module = load_module(ckpt, "ckpt", map_location=dev)
+    hp = checkpoint["hyper_parameters"]
     metrics_path = out / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    epoch = int(metrics.get("epochs") or len(history.get("val_acc", [])))
+    metrics = _metrics(metrics_path)
+    epoch = _last_epoch(ckpt, checkpoint, metrics)
+    module = load_module(ckpt, "ckpt", map_location=dev)
     strategy = OmegaConf.select(cfg, "strategy.name", default="run")
     seed = int(cfg.get("seed", 0))
     info = RunInfo(f"{hp['arch']}/{strategy} s{seed}", epoch, args.weights or hp.get("weights"), seed)
     images = _images(cfg, args.data_root, int(hp["image_size"]))
+    _same_data(images, list(hp["class_names"]), metrics)
     settings = _settings(cfg, args.projection, (metrics.get("settings") or {}).get("frozen_pass"))
     # The frozen part as the run computed it: from the feature store where the run (or a sibling) left it.
     use = open_store(OmegaConf.select(cfg, "cache"), images.root, out)

@@ -24,8 +24,6 @@ decode are listed by name on stderr, and the exit status is then 1.
 
 from __future__ import annotations
 
-import csv
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +34,9 @@ from PIL import Image, UnidentifiedImageError
 from tl_lightning.data.images import image_problem, load_rgb
 from tl_lightning.data.scan import walk_files
 from tl_lightning.data.transforms import eval_transform, val_resize_size
-from tl_lightning.files import atomic_open
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.checkpoint import load_module
-from tl_lightning.spreadsheet import guard_row
-from tl_lightning.tools.cli import UsageError, device, existing_file, output_file, positive_int, run_tool
+from tl_lightning.tools.cli import UsageError, device, existing_file, output_file, positive_int, run_tool, write_csv
 
 
 @dataclass
@@ -98,34 +94,16 @@ def predict(module: TransferLearningModule, images: list[Path], batch_size: int 
     return rows
 
 
-def write_csv(rows: list[tuple[Path, str, float]], out: Path) -> None:
-    # surrogateescape: a name that is not valid UTF-8 is written as the bytes the folder listing gave.
-    with atomic_open(out, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "class", "prob"])
-        writer.writerows(guard_row([str(p), c, f"{prob:.4f}"]) for p, c, prob in rows)
-
-
 def emit(line: str) -> None:
     """A line on stdout that any terminal can print: bytes of a file name that are not valid UTF-8 are shown as
     `\\xff` (the CSV keeps the bytes themselves)."""
     print(line.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
 
 
-def _not_an_input(out: Path, inputs: list[Path]) -> None:
-    """UsageError if out= names the checkpoint or a file under input=: writing the CSV would destroy it."""
-    if not out.exists():
-        return
-    real = os.path.realpath(out)
-    if any(os.path.realpath(p) == real for p in inputs):
-        raise UsageError(f"out={out} is one of the inputs (the ckpt= file or a file under input=); choose another out=")
-
-
 def _run(args: PredictArgs) -> int:
     ckpt = existing_file("ckpt", args.ckpt)
-    out = output_file("out", args.out)
     images, bad = list_images(Path(args.input).expanduser())
-    _not_an_input(out, [ckpt, *images, *bad])
+    out = output_file("out", args.out, [ckpt, *images, *bad])
     dev, batch_size = device("device", args.device), positive_int("batch_size", args.batch_size)
     module = load_module(ckpt, "ckpt", map_location=dev)
     size = int(module.hparams.image_size)
@@ -137,7 +115,7 @@ def _run(args: PredictArgs) -> int:
     rows = predict(module, images, batch_size)
     for path, name, prob in rows:
         emit(f"{path}\t{name}\t{prob:.4f}")
-    write_csv(rows, out)
+    write_csv(out, ["path", "class", "prob"], ([str(p), c, f"{prob:.4f}"] for p, c, prob in rows))
     print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
     if bad:
         print(f"{len(bad)} files under input={args.input} do not decode and were not predicted:", file=sys.stderr)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from matplotlib import colormaps
-from matplotlib.figure import Figure
 
 from tl_lightning.data.transforms import denormalize
+from tl_lightning.figures import Figure
 from tl_lightning.files import atomic_open
 from tl_lightning.model.explain.saliency import Saliency
 

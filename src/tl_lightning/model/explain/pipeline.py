@@ -17,6 +17,7 @@ import torch
 
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.layout import printable
+from tl_lightning.figures import reason
 from tl_lightning.model.explain import figures
 from tl_lightning.model.explain.features import (
     Features,
@@ -91,8 +92,7 @@ def _attempt(result: Explained, what: str, step: Callable[[], None]) -> None:
     try:
         step()
     except Exception as err:  # noqa: BLE001 - any failure of an explanation must not cost the run
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        result.skipped.append(f"{what} skipped: {reason}")
+        result.skipped.append(f"{what} skipped: {reason(err)}")
 
 
 def _feature_space(
