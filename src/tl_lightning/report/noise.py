@@ -3,8 +3,9 @@
 The comparisons are fixed by the questions, not by what else is in the folder. Within each set of cells that
 share every varied setting (a view): Q2 pairs `extractor` with `finetune` per arch, Q3 pairs `mixed` with
 `extractor` and with `finetune` per arch, Q4 pairs archs with the same strategy; other strategy pairs form
-their own family. Pairs of one arch and strategy that differ in a single swept setting form one family per
-setting. Holm's correction runs within each family, and every answer looks its verdict up here.
+their own family. Families are per question *and* the cell the question is about (FAMILIES): Q2, Q3 and the
+other strategy pairs per arch, Q4 per strategy, a swept setting per arch and strategy, so a cell that does not
+answer a comparison's question never changes its Holm-adjusted p. Every answer looks its verdict up here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tl_lightning.report.escape import code
+from tl_lightning.report.families import family_name
 from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
 from tl_lightning.report.paired import ALPHA, holm, image_differences, sign_flip_p, which_test
 from tl_lightning.report.power import Resolution, resolution
 
+CV_SPLIT = {"fold", "split_seed"}  # which fold a cross-validation run validated on: not a method's setting
 KEY = "val_acc_last"  # comparisons use the last epoch: it was not selected on the val images
 # What changing one axis changes with it. Any other setting must be equal for a pair to be compared.
 IMPLIED = {
@@ -116,30 +119,8 @@ def _correct(members: list[PairTest], margin: float) -> list[PairTest]:
     ]
 
 
-QUESTIONS = {
-    "Q2": "Q2, freezing vs fine-tuning (`extractor` vs `finetune`, per arch)",
-    "Q3": "Q3, unfreezing (`mixed` vs `extractor` and vs `finetune`, per arch)",
-    "Q4": "Q4, architectures (pairs of archs with the same strategy)",
-    "strategy": "other strategy pairs",
-}
-
-
-def _question(a: Cell, b: Cell, axis: str) -> str:
-    if axis == "arch":
-        return "Q4"
-    if axis != "strategy":
-        return axis
-    both = {a.strategy, b.strategy}
-    if both == {"extractor", "finetune"}:
-        return "Q2"
-    return "Q3" if "mixed" in both and both & {"extractor", "finetune"} else "strategy"
-
-
 def _family_name(a: Cell, b: Cell, axis: str, view: str) -> str:
-    question = _question(a, b, axis)
-    if question not in QUESTIONS:
-        return f"the swept setting {code(axis)}"
-    return QUESTIONS[question] + (f", with {view}" if view else "")
+    return family_name(axis, a.arch, {a.strategy, b.strategy}, view)
 
 
 def _pairs(view: Sweep) -> list[tuple[Cell, Cell, str, str]]:
@@ -165,7 +146,7 @@ def _setting_pairs(sweep: Sweep) -> list[tuple[Cell, Cell, str, str]]:
         for b in sweep.cells[i + 1 :]:
             differ = {k for k in sweep.varying if a.variant.get(k) != b.variant.get(k)}
             differ -= followers(differ)
-            if (a.arch, a.strategy) == (b.arch, b.strategy) and len(differ) == 1:
+            if (a.arch, a.strategy) == (b.arch, b.strategy) and len(differ) == 1 and not differ & CV_SPLIT:
                 axis = differ.pop()
                 pairs.append((a, b, axis, _family_name(a, b, axis, "")))
     return pairs

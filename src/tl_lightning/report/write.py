@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from tl_lightning.files import atomic_open, refuse_links
+from tl_lightning.report.answers.crossval import answer_cv
 from tl_lightning.report.answers.freeze import answer_freeze
 from tl_lightning.report.answers.shuffle import answer_shuffle
 from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
-from tl_lightning.report.crossval import cv_section
+from tl_lightning.report.crossval import comparisons, cv_methods
+from tl_lightning.report.cvsection import cv_section
 from tl_lightning.report.escape import code, md
 from tl_lightning.report.explained import explained_section
 from tl_lightning.report.figures import FIGURES, clear_figures, curves_section, per_run_section
@@ -133,20 +135,25 @@ def _noise(sweep: Sweep) -> list[str]:
 
 def _questions(sweep: Sweep) -> list[str]:
     sections = [
-        ("1. Why shuffle the train loader, and how many images per batch?", answer_shuffle),
-        ("2. Why can freezing beat fine-tuning here?", answer_freeze),
-        ("3. Did unfreezing the last layers help?", answer_mixed),
-        ("4. Which network won, and why?", answer_winner),
+        ("1. Why shuffle the train loader, and how many images per batch?", answer_shuffle, ""),
+        ("2. Why can freezing beat fine-tuning here?", answer_freeze, "Q2"),
+        ("3. Did unfreezing the last layers help?", answer_mixed, "Q3"),
+        ("4. Which network won, and why?", answer_winner, "Q4"),
     ]
-    views = sweep.views()
+    # Cross-validation folds answer Q2–Q4 from their cv tests only: one fold's comparison is no verdict.
+    views = [v for v in sweep.views() if not any(c.settings.get("folds") is not None for c in v.cells)]
+    methods = cv_methods(sweep)
+    tested = comparisons(methods) if methods else []
     lines = ["## The assignment's questions", ""]
     if len(views) > 1:
         lines += ["The sweep varies settings besides arch and strategy; each answer is given per setting.", ""]
-    for title, answer in sections:
+    for title, answer, asked in sections:
         lines += [f"### {title}", ""]
+        if methods and (asked or not views):
+            lines += [*_paragraphs(answer_cv(tested, asked) if asked else answer(sweep)), ""]
         for view in views:
-            if len(views) > 1:
-                lines += [f"With {view.name}:", ""]
+            if len(views) > 1 or methods:
+                lines += [f"With {view.name or 'the runs without data.folds'}:", ""]
             lines += [*_paragraphs(answer(view)), ""]
     return lines
 
