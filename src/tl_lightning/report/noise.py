@@ -56,6 +56,7 @@ class PairTest:
     tost_holm: float | None = None  # Holm-adjusted p of the equivalence test within the family
     margin: float = 0.0
     differences: np.ndarray | None = field(default=None, compare=False, repr=False)  # per image, A − B
+    labels: tuple[str, ...] | None = field(default=None, compare=False, repr=False)  # true class per image
 
     @property
     def exceeds_noise(self) -> bool:
@@ -170,7 +171,9 @@ def _test(a: Cell, b: Cell, axis: str, name: str) -> PairTest:
     order = {p: i for i, p in enumerate(rows_b[0])}
     aligned_b = [[c[order[p]] for p in rows_a[0]] for _, c in rows_b[1]]
     scaled, scale = image_differences([c for _, c in rows_a[1]], aligned_b)
-    return replace(base, test=which_test(scaled), p=sign_flip_p(scaled), differences=scaled / scale)
+    truth = {r["path"]: r["true"] for r in a.runs[0].predictions_last or ()}
+    labels = tuple(truth[p] for p in rows_a[0])
+    return replace(base, test=which_test(scaled), p=sign_flip_p(scaled), differences=scaled / scale, labels=labels)
 
 
 def _conflicts(a: Cell, b: Cell, axis: str) -> list[str]:

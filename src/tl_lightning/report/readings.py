@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tl_lightning.report.classes import class_sentence
 from tl_lightning.report.escape import code
 from tl_lightning.report.families import FAMILY_RULE, short_name
 from tl_lightning.report.groups import Cell, Sweep, followers
@@ -92,7 +93,7 @@ def describe_diff(sweep: Sweep, a: Cell, b: Cell) -> str:
     else:
         text += f", not tested: {v.why_not}"
     note = regime_note(a, b)
-    return text + (f"; {note}" if note else "")
+    return text + (f"; {note}" if note else "") + class_sentence(v)
 
 
 def regime_note(a: Cell, b: Cell) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from tl_lightning.files import atomic_open, refuse_links
+from tl_lightning.report.answers.common import baseline_text
 from tl_lightning.report.answers.crossval import answer_cv
 from tl_lightning.report.answers.freeze import answer_freeze
 from tl_lightning.report.answers.shuffle import answer_shuffle
 from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
+from tl_lightning.report.classes import recall_text
 from tl_lightning.report.crossval import comparisons, cv_methods
 from tl_lightning.report.cvsection import cv_section
 from tl_lightning.report.escape import code, md
@@ -63,6 +65,7 @@ def _header(sweep: Sweep) -> list[str]:
         "",
         f"{len(sweep.ok_runs)} finished runs, {len(sweep.problems)} missing or failed. Val set: {size} images{point}.",
         "",
+        *([baseline, ""] if (baseline := baseline_text(sweep)) else []),
         "Runs are grouped into cells by every setting they record except the seed, so a cell never mixes two "
         "configurations; settings that take several values for one arch and strategy get their own column. "
         "Accuracies are mean ± sample std over seeds (no ± with one seed) and a Wilson 95 % interval for the val "
@@ -89,15 +92,15 @@ def _results(sweep: Sweep) -> list[str]:
         "",
         "| arch | strategy | "
         + "".join(f"{md(k)} | " for k in extra)
-        + "augmentation | seeds | val acc, last epoch | val acc, best epoch | best epoch | trainable params "
-        "| wall time (s) |",
-        "|---|---|" + "---|" * len(extra) + "---|---|---|---|---|---|---|",
+        + "augmentation | seeds | val acc, last epoch | recall per class, last epoch | val acc, best epoch | best "
+        "epoch | trainable params | wall time (s) |",
+        "|---|---|" + "---|" * len(extra) + "---|---|---|---|---|---|---|---|",
     ]
     for cell in sweep.cells:
         settings = [md(format_setting(k, cell.settings.get(k))) for k in extra]
         lines.append("| " + " | ".join([cell.arch, cell.strategy, *settings, *_row(cell)]) + " |")
     for label in sweep.missing():
-        lines.append("| " + " | ".join([*label.split("/", 1), *["—"] * (len(extra) + 7)]) + " |")
+        lines.append("| " + " | ".join([*label.split("/", 1), *["—"] * (len(extra) + 8)]) + " |")
     return [*lines, ""]
 
 
@@ -111,6 +114,7 @@ def _row(cell: Cell) -> list[str]:
         cell.regime or "unrecorded",
         seeds,
         cell.estimate("val_acc_last").format(),
+        recall_text(cell),
         cell.estimate("val_acc_best").format(),
         best_epochs,
         " / ".join(f"{p:,}" for p in params),
