@@ -17,7 +17,7 @@ IMAGES = [(f"{'train' if k % 3 else 'val'}/{c}/{c}_{k}.jpg", c) for c in ("ants"
 EVEN = [[1, 1]] * 5  # wrong images per (split_seed, fold): 1 of 20 everywhere
 
 
-def write_cv_method(root: Path, arch: str, strategy: str, wrong: list[list[int]]) -> None:
+def write_cv_method(root: Path, arch: str, strategy: str, wrong: list[list[int]], data: Path | None = None) -> None:
     """The 10 runs of one method of a 5x2 cv; wrong[s][f]: images it gets wrong on fold f of split_seed s."""
     for split_seed, row in enumerate(wrong):
         for fold, count in enumerate(row):
@@ -27,7 +27,7 @@ def write_cv_method(root: Path, arch: str, strategy: str, wrong: list[list[int]]
             settings = settings_for(arch, strategy, 0, folds=2, fold=fold, split_seed=split_seed)
             metrics = {"arch": arch, "strategy": strategy, "seed": 0, "trainable_params": 10, "total_params": 20}
             metrics |= {"wall_s": 1.0, "epochs": 1, "val_acc": [acc], "val_acc_best": acc, "best_epoch": 1}
-            metrics |= {"val_acc_last": acc, "settings": settings, "train_acc": [0.9]}
+            metrics |= {"val_acc_last": acc, "settings": settings, "train_acc": [0.9], "data_root": str(data)}
             run_dir.mkdir(parents=True)
             (run_dir / "metrics.json").write_text(json.dumps(metrics))
             for name in ("val_predictions.csv", "val_predictions_last.csv"):

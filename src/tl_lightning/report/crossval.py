@@ -13,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 
 from tl_lightning.report.cvtests import ALPAYDIN, ALPHA, CvTest, compare
+from tl_lightning.report.distinct import copies
 from tl_lightning.report.escape import code, md
 from tl_lightning.report.families import family_name, question
 from tl_lightning.report.groups import ARCH_ORDER, STRATEGY_ORDER, Sweep, format_setting
@@ -37,6 +38,7 @@ class Method:
     repeats: dict[int, Folds] = field(default_factory=dict)  # split_seed -> its complete folds
     problems: list[str] = field(default_factory=list)
     extra: str = ""  # the settings that tell it from other methods of its arch and strategy
+    pooled: list[str] = field(default_factory=list)  # the images of its first complete repeat, copies included
 
     @property
     def label(self) -> str:
@@ -138,6 +140,9 @@ def _collect(method: Method) -> None:
         elif len(images) != len(set(images)):
             method.problems.append(f"split_seed={seed}: an image is in two folds (the runs used different data)")
         else:
+            method.pooled = method.pooled or images
+            found = copies(images, method.runs[0].data_root)  # each distinct image once, in its fold
+            folds = {f: {i: c for i, c in fold.items() if found is None or found[i] == i} for f, fold in folds.items()}
             method.repeats[seed] = dict(sorted(folds.items()))
 
 

@@ -6,6 +6,7 @@ import statistics
 
 from tl_lightning.report.crossval import CvComparison, Method, comparisons, cv_methods
 from tl_lightning.report.cvtests import ALPHA
+from tl_lightning.report.distinct import copies_sentence
 from tl_lightning.report.groups import Sweep
 
 FAMILY_RULE = (
@@ -34,12 +35,14 @@ def _design(methods: list[Method]) -> list[str]:
     repeats = sorted({s for m in methods for s in m.repeats})
     images = sorted({sum(len(f) for f in m.repeats[s].values()) for m in methods for s in m.repeats})
     pooled = f"{', '.join(map(str, images))} labelled images" if images else "no repeat has all its folds yet"
+    judged = next((m for m in methods if m.pooled), None)
+    copied = " " + copies_sentence(judged.pooled, judged.runs[0].data_root, "labelled images") if judged else ""
     return [
         f"{sum(len(m.runs) for m in methods)} runs record `data.folds` ({', '.join(map(str, folds))}): train/ and "
         f"val/ were pooled ({pooled}) and split into stratified folds, byte-identical files always in one fold, "
         f"once per `data.split_seed` (complete repeats: {', '.join(map(str, repeats)) or 'none'}). Each run "
         "trained on the other folds and was scored on its own fold at the last epoch; pooling a repeat's folds "
-        "judges every image once. The sections above compare cells within one (fold, split_seed), on that "
+        f"judges every image once.{copied} The sections above compare cells within one (fold, split_seed), on that "
         "fold's images only: they are shown for inspection, not read as verdicts; the assignment's questions are "
         "answered from this section's tests.",
         "",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tl_lightning.report.distinct import copies
 from tl_lightning.report.escape import code
 from tl_lightning.report.families import family_name
 from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
@@ -168,11 +169,14 @@ def _test(a: Cell, b: Cell, axis: str, name: str) -> PairTest:
             return replace(base, why_not=f"the paired test cannot run: {rows}")
     if sorted(rows_a[0]) != sorted(rows_b[0]):
         return replace(base, why_not="the paired test cannot run: the cells were scored on different val images")
-    order = {p: i for i, p in enumerate(rows_b[0])}
-    aligned_b = [[c[order[p]] for p in rows_a[0]] for _, c in rows_b[1]]
-    scaled, scale = image_differences([c for _, c in rows_a[1]], aligned_b)
+    found = copies(rows_a[0], a.runs[0].data_root)
+    paths = [p for p in rows_a[0] if found is None or found[p] == p]  # each distinct image once
+    order_a, order_b = ({p: i for i, p in enumerate(rows[0])} for rows in (rows_a, rows_b))
+    runs_a = [[c[order_a[p]] for p in paths] for _, c in rows_a[1]]
+    runs_b = [[c[order_b[p]] for p in paths] for _, c in rows_b[1]]
+    scaled, scale = image_differences(runs_a, runs_b)
     truth = {r["path"]: r["true"] for r in a.runs[0].predictions_last or ()}
-    labels = tuple(truth[p] for p in rows_a[0])
+    labels = tuple(truth[p] for p in paths)
     return replace(base, test=which_test(scaled), p=sign_flip_p(scaled), differences=scaled / scale, labels=labels)
 
 

@@ -14,6 +14,7 @@ from tl_lightning.report.answers.winner import answer_winner
 from tl_lightning.report.classes import recall_text
 from tl_lightning.report.crossval import comparisons, cv_methods
 from tl_lightning.report.cvsection import cv_section
+from tl_lightning.report.distinct import copies_sentence
 from tl_lightning.report.escape import code, md
 from tl_lightning.report.explained import explained_section
 from tl_lightning.report.figures import FIGURES, clear_figures, curves_section, per_run_section
@@ -59,11 +60,16 @@ def write_report(sweep_dir: Path | str, margin: float = MARGIN) -> Path:
 def _header(sweep: Sweep) -> list[str]:
     sizes = sorted({n for r in sweep.ok_runs if (n := r.val_size)})
     size = ", ".join(map(str, sizes)) or "unknown"
+    judged = next((r for r in sweep.ok_runs if r.predictions_last and not r.settings.get("folds")), None)
+    copied = ""
+    if len(sizes) == 1 and judged is not None:  # one val set: how many distinct images it holds
+        copied = " " + copies_sentence([row["path"] for row in judged.predictions_last or ()], judged.data_root)
     point = f" (one image = {100 / sizes[0]:.2f} accuracy points)" if len(sizes) == 1 else ""
     lines = [
         f"# Sweep report: {md(sweep.path.name)}",
         "",
-        f"{len(sweep.ok_runs)} finished runs, {len(sweep.problems)} missing or failed. Val set: {size} images{point}.",
+        f"{len(sweep.ok_runs)} finished runs, {len(sweep.problems)} missing or failed. Val set: {size} images"
+        f"{point}.{copied}",
         "",
         *([baseline, ""] if (baseline := baseline_text(sweep)) else []),
         "Runs are grouped into cells by every setting they record except the seed, so a cell never mixes two "
