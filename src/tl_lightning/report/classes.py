@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from tl_lightning.report.escape import md
 from tl_lightning.report.groups import Cell
 from tl_lightning.report.noise import PairTest
 from tl_lightning.report.paired import ALPHA, holm, sign_flip_p, which_test
@@ -31,7 +32,7 @@ def recall(cell: Cell) -> dict[str, float] | None:
 
 def recall_text(cell: Cell) -> str:
     found = recall(cell)
-    return ", ".join(f"{c} {v:.3f}" for c, v in found.items()) if found else "—"
+    return ", ".join(f"{md(c)} {v:.3f}" for c, v in found.items()) if found else "—"
 
 
 def class_tests(t: PairTest) -> list[tuple[str, int, str, float, float]]:
@@ -55,7 +56,7 @@ def class_sentence(t: PairTest) -> str:
         return ""
     ra, rb = recall(t.a) or {}, recall(t.b) or {}
     parts = [
-        f"{c} recall {ra.get(c, math.nan):.3f} vs {rb.get(c, math.nan):.3f} ({n} images, {test} p = {p:.3g}, "
+        f"{md(c)} recall {ra.get(c, math.nan):.3f} vs {rb.get(c, math.nan):.3f} ({n} images, {test} p = {p:.3g}, "
         f"Holm-adjusted over the {len(tests)} classes p = {q:.3g})"
         for c, n, test, p, q in tests
     ]
