@@ -43,10 +43,13 @@ def images(t: PairTest) -> str:
 def reading_text(t: PairTest) -> str:
     """The reading in words, with the p values it rests on: A better / B better / equivalent / inconclusive."""
     reading = t.reading
-    if reading == "A better":
-        return f"{t.a.label} better"
-    if reading == "B better":
-        return f"{t.b.label} better"
+    if reading in ("A better", "B better"):
+        res = t.resolution
+        edge = res is not None and res.low <= 0 <= res.high  # the exact test and the normal interval disagree
+        note = "; the unadjusted interval still includes 0 (the exact test rejects, the interval's normal "
+        return f"{(t.a if reading == 'A better' else t.b).label} better" + (
+            note + "approximation does not)" if edge else ""
+        )
     tost = f"TOST for ±{t.margin * 100:g} points: p = {fmt_p(t.resolution and t.resolution.tost_p)}, Holm-adjusted "
     if reading == "equivalent":
         return f"equivalent within ±{t.margin * 100:g} points ({tost}p = {fmt_p(t.tost_holm)})"
