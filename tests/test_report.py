@@ -49,10 +49,11 @@ def test_report_table_has_exact_values_intervals_and_lists_the_failed_run(tmp_pa
     assert "8 finished runs, 1 missing or failed. Val set: 153 images (one image = 0.65 accuracy points)." in report
     table = section(report, "## Results")
     assert (
-        "| alexnet | extractor | plain | 0 | 0.882 [0.822, 0.924] | 0.902 [0.845, 0.940] | 2 | 18,434 | 10.0 |" in table
+        "| alexnet | extractor | plain | 0 | 0.882 [0.822, 0.924] | ants 1.000, bees 0.783 | 0.902 [0.845, 0.940] "
+        "| 2 | 18,434 | 10.0 |" in table
     )
-    assert "| vgg16 | finetune | fresh | 0 | 0.850 [0.785, 0.898] | 0.876 [0.814, 0.919] | 2 | 14,764,866 |" in table
-    assert "| inception_v3 | extractor | plain | 0 | 0.915 [0.860, 0.950] | 0.922 [0.868, 0.955] | 2 | 4,098 |" in table
+    assert "| vgg16 | finetune | fresh | 0 | 0.850 [0.785, 0.898] | ants 1.000, bees 0.723 | 0.876 [0.814," in table
+    assert "| inception_v3 | extractor | plain | 0 | 0.915 [0.860, 0.950] | ants 1.000, bees 0.843 | 0.922 [" in table
     assert "| inception_v3 | mixed | — | — | — | — | — | — | — |" in table
     problems = section(report, "## Missing or failed runs")
     assert "`8_arch=inception_v3,strategy=mixed`: no metrics.json" in problems
@@ -62,14 +63,16 @@ def test_report_table_has_exact_values_intervals_and_lists_the_failed_run(tmp_pa
 def test_noise_section_and_answers_cite_the_cells(tmp_path):
     report = write_report(write_sweep(tmp_path)).read_text()
     noise = section(report, "## Which differences exceed the noise")
-    # 145 vs 130 correct, nested errors: 15 discordant images, all for A: p = 2 / 2**15; Holm within Q2's 3 tests.
-    assert "### Q2, freezing vs fine-tuning (`extractor` vs `finetune`, per arch)\n\n3 tested comparison(s)" in noise
+    # 145 vs 130 correct, nested errors: 15 discordant images, all for A: p = 2 / 2**15; Q2 for vgg16 is one test.
+    assert "### Q2 for vgg16 (`extractor` vs `finetune`)\n\n1 tested comparison(s)." in noise
     row = "| vgg16/extractor 0.948 [0.900, 0.973] | vgg16/finetune 0.850 [0.785, 0.898] | +9.8 | +4.7 to +14.7 "
-    assert f"{row}| exact McNemar | 6.1e-05 | 0.000183 | vgg16/extractor better | 7.2 (8.1 at α/3) | the pair" in noise
-    # Q3's pairs read mixed − other; one discordant image: inconclusive, with the interval as the range.
+    assert f"{row}| exact McNemar | 6.1e-05 | 6.1e-05 | vgg16/extractor better | 7.2 | the pair" in noise
+    # Q3's pairs read mixed − other; one discordant image: inconclusive, with both tests' p values.
     row = "| alexnet/mixed 0.889 [0.829, 0.929] | alexnet/extractor 0.882 [0.822, 0.924] | +0.7 | -1.5 to +2.8 "
-    inconclusive = "inconclusive — differences from -1.5 to +2.8 points are compatible with the data"
-    assert f"{row}| exact McNemar | 1 | 1 | {inconclusive} | 5.1 (6.6 at α/4) |" in noise
+    inconclusive = (
+        "inconclusive (difference: Holm-adjusted p = 1; TOST for ±2 points: p = 0.112, Holm-adjusted p = 0.225)"
+    )
+    assert f"{row}| exact McNemar | 1 | 1 | {inconclusive} | 5.1 (5.9 at α/2) |" in noise
 
     questions = section(report, "## The assignment's questions")
     assert "rows 1–70 are `ants`, rows 71–153 are `bees`" in questions
@@ -83,7 +86,7 @@ def test_noise_section_and_answers_cite_the_cells(tmp_path):
         in questions
     )
     assert "- **vgg16**: vgg16/extractor 0.948 [0.900, 0.973] vs vgg16/finetune 0.850 [0.785, 0.898]" in questions
-    assert "Δ = +9.8 points (15 of 153 val images), 95 % interval +4.7 to +14.7 points; exact McNemar" in questions
+    assert "Δ = +9.8 points (15 of 153 val images), unadjusted 95 % interval +4.7 to +14.7 points; exact" in questions
     assert "majority-class baseline of 83/153 = 0.542 (always answering `bees`)" in questions
     mixed = "- **alexnet** (`mixed` trains the last 2 layer groups, 1,493,506 parameters): the val images do not"
     assert mixed in questions
@@ -123,7 +126,8 @@ def test_clear_winner_and_seed_spread(tmp_path):
     report = write_report(write_sweep(tmp_path, seeds, seeds=(0, 1, 2))).read_text()
     table = section(report, "## Results")
     assert (
-        "| vgg16 | extractor | plain | 0, 1, 2 | 0.954 ± 0.007 [0.909, 0.978] | 0.963 ± 0.004 [0.920, 0.983] |" in table
+        "| vgg16 | extractor | plain | 0, 1, 2 | 0.954 ± 0.007 [0.909, 0.978] | ants 1.000, bees 0.916 | 0.963 ± 0.004 "
+        "[0.920, 0.983] |" in table
     )
     assert "| alexnet | extractor | plain | 0, 1, 2 | 0.782 ± 0.010 [0.710, 0.840] |" in table
     questions = section(report, "## The assignment's questions")
@@ -131,8 +135,8 @@ def test_clear_winner_and_seed_spread(tmp_path):
     # Three seeds whose errors are nested: 26.3 images, mean over runs; the exact sign-flip distribution.
     assert "Δ = +17.2 points (26.3 of 153 val images, mean over runs)" in questions
     assert (
-        "exact sign-flip p = 3.73e-09, Holm-adjusted p = 3.73e-09 (1 comparison(s) in Q4): vgg16/extractor better"
-        in questions
+        "exact sign-flip p = 3.73e-09, Holm-adjusted p = 3.73e-09 (1 comparison(s) in Q4 under `extractor`): "
+        "vgg16/extractor better" in questions
     )
     assert "only `extractor` was measured for vgg16 and a rival, so the sweep cannot tell" in questions
     # Only the extractor cells were measured: the other seven are listed as missing.

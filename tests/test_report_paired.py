@@ -117,7 +117,9 @@ def test_the_same_lead_with_many_discordant_images_is_inconclusive_and_says_what
     half = 1.959964 * math.sqrt((33 / 155 - centre**2) / 155)
     low, high = f"{(centre - half) * 100:+.1f}", f"{(centre + half) * 100:+.1f}"
     assert (low, high) == ("-13.0", "+1.4")
-    reading = f"inconclusive — differences from {low} to {high} points are compatible with the data"
+    reading = (
+        f"inconclusive (difference: Holm-adjusted p = {p:.3g}; TOST for ±2 points: p = 0.85, Holm-adjusted p = 0.85)"
+    )
     assert f"| -5.9 | {low} to {high} | exact McNemar | {p:.3g} | {p:.3g} | {reading} | 10.5 |" in table
     text = "\n".join(answer_winner(sweep))
     assert (
@@ -132,8 +134,10 @@ def test_an_interval_never_collapses_and_zero_is_never_negative(tmp_path):
     # each way), and TOST at the default ±2 points calls the cells equivalent (90 % interval ±1.5 points).
     sweep = lead_sweep(tmp_path, first_bees(13), first_bees(13))
     report = write_report(sweep).read_text()
-    assert "Δ = 0.0 points (no image of 153), 95 % interval -1.8 to +1.8 points; exact McNemar p = 1" in report
-    assert "equivalent within ±2 points (TOST, Holm-adjusted p = 0.0142)" in report
+    assert (
+        "Δ = 0.0 points (no image of 153), unadjusted 95 % interval -1.8 to +1.8 points; exact McNemar p = 1" in report
+    )
+    assert "equivalent within ±2 points (TOST for ±2 points: p = 0.0142, Holm-adjusted p = 0.0142)" in report
     assert "-0.0" not in report and "≈ 0.0 val images" not in report
     assert (
         "the equivalence test says so: two one-sided tests (TOST) that the difference lies within ±2 points" in report
@@ -143,7 +147,10 @@ def test_an_interval_never_collapses_and_zero_is_never_negative(tmp_path):
     report = (sweep / "report.md").read_text()
     assert "lies within ±1 points (the margin, `--margin`)" in report
     assert "equivalent within" not in report
-    assert "inconclusive — differences from -1.8 to +1.8 points are compatible with the data" in report
+    assert (
+        "inconclusive (difference: Holm-adjusted p = 1; TOST for ±1 points: p = 0.137, Holm-adjusted p = 0.137)"
+        in report
+    )
     assert report_main([str(sweep), "--margin", "0"]) == 2
 
 
@@ -151,13 +158,12 @@ def test_holm_runs_within_each_question_and_says_what_holm_is(tmp_path):
     report = write_report(write_sweep(tmp_path))
     noise = section(report.read_text(), "## Which differences exceed the noise")
     assert noise.count("| exact McNemar |") == 14
-    assert "### Q4, architectures (pairs of archs with the same strategy)\n\n7 tested comparison(s)" in noise
-    # 8 discordant images, all one way: raw p = 2 / 2**8 = 0.0078; Holm within Q4's 7 tests (rank 5 of 7): 0.0391.
+    assert "### Q4 under `finetune` (pairs of archs)\n\n3 tested comparisons, Holm-corrected together." in noise
+    # 8 discordant images, all one way: raw p = 2 / 2**8 = 0.0078; Holm within Q4 under `finetune`'s 3 tests
+    # (rank 2 of 3, after alexnet vs vgg16's 0.00195 · 3): 0.0078 · 2 = 0.0156.
     row = "| alexnet/finetune 0.784 [0.713, 0.842] | inception_v3/finetune 0.837 [0.770, 0.887] | -5.2 | -9.1 to -1.2 "
-    assert f"{row}| exact McNemar | 0.00781 | 0.0391 | inception_v3/finetune better |" in noise
-    assert "Holm-adjusted p: the p value corrected for the other comparisons that answer the same question" in (
-        report.read_text()
-    )
+    assert f"{row}| exact McNemar | 0.00781 | 0.0156 | inception_v3/finetune better |" in noise
+    assert "Holm-adjusted p: the p value corrected for the other comparisons of its family" in report.read_text()
 
 
 def test_an_unrelated_cell_changes_no_verdict(tmp_path):

@@ -15,6 +15,7 @@ file larger than the caller's bound is refused with a reason instead of hanging 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
@@ -212,3 +213,20 @@ def _explain(err: OSError, path: Path) -> OutputFolderError:
     else:
         return OutputFolderError(f"Cannot write {path}: {err.strerror or err}.")
     return OutputFolderError(f"Cannot write {path}: {why} ({err.strerror}).")
+
+
+def find_duplicates(root: Path, files: list[tuple[str, tuple[int, ...]]]) -> list[list[str]]:
+    """Groups of files (paths relative to root) that are one file or hold the same bytes. `files`: (relative
+    path, identity whose first item is the size), as scan.list_files gives them."""
+    # Same real path (a symlinked split or file) or same bytes: either way it is one image.
+    groups: dict[str, list[str]] = {}
+    by_size: dict[int, list[str]] = {}
+    for rel, identity in files:
+        groups.setdefault(f"path:{(root / rel).resolve()}", []).append(rel)
+        by_size.setdefault(identity[0], []).append(rel)
+    for same_size in by_size.values():
+        if len(same_size) > 1:
+            for rel in same_size:
+                digest = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+                groups.setdefault(f"sha256:{digest}", []).append(rel)
+    return sorted(list(g) for g in {tuple(g) for g in groups.values() if len(g) > 1})

@@ -9,11 +9,11 @@ whose size occurs more than once can hold the same bytes, so only those are read
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
 from tl_lightning.data.layout import DatasetError
+from tl_lightning.files import find_duplicates
 
 __all__ = ["SplitOverlapError", "check_duplicates", "find_duplicates", "pooled_report"]
 
@@ -24,23 +24,6 @@ SHOWN_PER_GROUP = 3
 
 class SplitOverlapError(DatasetError):
     """Files of val/ are also in train/ (the same file, or the same bytes): val accuracy would be train accuracy."""
-
-
-def find_duplicates(root: Path, files: list[tuple[str, tuple[int, ...]]]) -> list[list[str]]:
-    """Groups of files (paths relative to root) that are one file or hold the same bytes. `files`: (relative
-    path, identity whose first item is the size), as scan.list_files gives them."""
-    # Same real path (a symlinked split or file) or same bytes: either way it is one image.
-    groups: dict[str, list[str]] = {}
-    by_size: dict[int, list[str]] = {}
-    for rel, identity in files:
-        groups.setdefault(f"path:{(root / rel).resolve()}", []).append(rel)
-        by_size.setdefault(identity[0], []).append(rel)
-    for same_size in by_size.values():
-        if len(same_size) > 1:
-            for rel in same_size:
-                digest = hashlib.sha256((root / rel).read_bytes()).hexdigest()
-                groups.setdefault(f"sha256:{digest}", []).append(rel)
-    return sorted(list(g) for g in {tuple(g) for g in groups.values() if len(g) > 1})
 
 
 def check_duplicates(root: Path, duplicates: list[list[str]]) -> None:

@@ -8,11 +8,14 @@ compared on the per-fold accuracy differences of the repeats both completed (cvt
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass, field, replace
 
-from tl_lightning.report.cvtests import ALPHA, CvTest, compare
+from tl_lightning.report.cvtests import ALPAYDIN, ALPHA, CvTest, compare
+from tl_lightning.report.distinct import copies
 from tl_lightning.report.escape import code, md
+from tl_lightning.report.families import family_name, question
 from tl_lightning.report.groups import ARCH_ORDER, STRATEGY_ORDER, Sweep, format_setting
 from tl_lightning.report.paired import holm
 from tl_lightning.report.runs import Run
@@ -24,7 +27,6 @@ IMPLIED = {
     "arch": {"arch", "image_size", "head", "unfreeze", "input_cache", "weights", "weights_sha256"},
     "strategy": {"strategy", "unfreeze", "augmentation", "input_cache"},
 }
-FAMILIES = {"strategy": "strategies of one arch", "arch": "archs under one strategy"}
 
 Folds = dict[int, dict[str, float]]  # fold -> image -> share of the method's runs that classified it right
 
@@ -36,6 +38,7 @@ class Method:
     repeats: dict[int, Folds] = field(default_factory=dict)  # split_seed -> its complete folds
     problems: list[str] = field(default_factory=list)
     extra: str = ""  # the settings that tell it from other methods of its arch and strategy
+    pooled: list[str] = field(default_factory=list)  # the images of its first complete repeat, copies included
 
     @property
     def label(self) -> str:
@@ -59,13 +62,30 @@ class CvComparison:
     diffs: list[list[float]]  # per repeat, per fold: accuracy(A) − accuracy(B)
     seeds: list[int]
     result: CvTest
+    family: str = ""  # the question and the arch or strategy it is asked of (noise.family_name)
     p_holm: float = 1.0
+    family_size: int = 1
+
+    @property
+    def question(self) -> str:
+        return question(self.axis, {self.a.settings["strategy"], self.b.settings["strategy"]})
 
     def reading(self) -> str:
         if self.p_holm < ALPHA:
             return f"{self.a.label if self.result.delta > 0 else self.b.label} better"
-        low, high = 100 * self.result.low, 100 * self.result.high
-        return f"inconclusive: differences from {low:+.1f} to {high:+.1f} points (A − B) are compatible with the data"
+        text = f"inconclusive (Holm-adjusted p = {self.p_holm:.3g})"
+        if self.result.low > 0 or self.result.high < 0:  # the interval is unadjusted; the verdict is not
+            text += "; the unadjusted interval excludes 0, the Holm-corrected test does not"
+        return text
+
+    def flipped(self) -> CvComparison:
+        """B against A: Δ, its interval and t statistics change sign (F is a sum of squares and does not)."""
+        r = self.result
+        note = re.sub(r"t = ([+-])", lambda m: "t = " + ("-" if m[1] == "+" else "+"), r.note)
+        statistic = r.statistic if r.test == ALPAYDIN else -r.statistic
+        result = replace(r, statistic=statistic, delta=-r.delta, low=-r.high, high=-r.low, note=note)
+        diffs = [[-d for d in row] for row in self.diffs]
+        return replace(self, a=self.b, b=self.a, diffs=diffs, result=result)
 
 
 def cv_methods(sweep: Sweep) -> list[Method]:
@@ -120,22 +140,30 @@ def _collect(method: Method) -> None:
         elif len(images) != len(set(images)):
             method.problems.append(f"split_seed={seed}: an image is in two folds (the runs used different data)")
         else:
+            method.pooled = method.pooled or images
+            found = copies(images, method.runs[0].data_root)  # each distinct image once, in its fold
+            folds = {f: {i: c for i, c in fold.items() if found is None or found[i] == i} for f, fold in folds.items()}
             method.repeats[seed] = dict(sorted(folds.items()))
 
 
 def comparisons(methods: list[Method]) -> list[CvComparison]:
-    """Every pair of methods differing in arch or in strategy only, tested; Holm within each axis's family."""
+    """Every pair of methods differing in arch or in strategy only, tested; Holm within each family: the pair's
+    question and the arch (strategy pairs) or strategy (arch pairs) it is asked of, and every other setting."""
     found = []
     for i, a in enumerate(methods):
         for b in methods[i + 1 :]:
             axis = _axis(a, b)
             if axis and (tested := _compare(a, b, axis)) is not None:
                 found.append(tested)
+    families: dict[tuple, list[CvComparison]] = {}
+    for c in found:
+        shared = sorted((k, str(v)) for k, v in c.a.settings.items() if k not in IMPLIED[c.axis])
+        families.setdefault((c.family, *shared), []).append(c)
     adjusted = {}
-    for axis in FAMILIES:
-        family = [c for c in found if c.axis == axis]
-        adjusted |= {id(c): p for c, p in zip(family, holm([c.result.p for c in family]), strict=True)}
-    return [replace(c, p_holm=adjusted[id(c)]) for c in found]
+    for family in families.values():
+        size = len(family)
+        adjusted |= {id(c): (p, size) for c, p in zip(family, holm([c.result.p for c in family]), strict=True)}
+    return [replace(c, p_holm=adjusted[id(c)][0], family_size=adjusted[id(c)][1]) for c in found]
 
 
 def _axis(a: Method, b: Method) -> str | None:
@@ -161,7 +189,9 @@ def _compare(a: Method, b: Method, axis: str) -> CvComparison | None:
     sizes = [len(fold) for s in seeds for fold in a.repeats[s].values()]
     total = sum(sizes) / len(seeds)
     ratio = statistics.fmean(n / (total - n) for n in sizes)
-    return CvComparison(a, b, axis, diffs, seeds, compare(diffs, delta, ratio))
+    strategies = {a.settings["strategy"], b.settings["strategy"]}
+    name = family_name(axis, a.settings["arch"], strategies, a.extra if a.extra == b.extra else "")
+    return CvComparison(a, b, axis, diffs, seeds, compare(diffs, delta, ratio), name)
 
 
 def _same_split(x: Folds, y: Folds) -> bool:
@@ -170,73 +200,3 @@ def _same_split(x: Folds, y: Folds) -> bool:
 
 def _acc(fold: dict[str, float]) -> float:
     return sum(fold.values()) / len(fold)
-
-
-def cv_section(sweep: Sweep) -> list[str]:
-    """report.md's cross-validation section; [] when no run records data.folds."""
-    methods = cv_methods(sweep)
-    if not methods:
-        return []
-    lines = ["## Cross-validation: methods compared across training sets", "", *_design(methods), ""]
-    lines += _accuracy_table(methods)
-    tested = comparisons(methods)
-    lines += _comparison_table(tested) if tested else ["No two methods with common complete repeats to compare.", ""]
-    problems = [f"- {m.label}: {p}" for m in methods for p in m.problems]
-    return lines + (["Left out of the pooled results:", "", *problems, ""] if problems else [])
-
-
-def _design(methods: list[Method]) -> list[str]:
-    folds = sorted({m.folds for m in methods})
-    repeats = sorted({s for m in methods for s in m.repeats})
-    images = sorted({sum(len(f) for f in m.repeats[s].values()) for m in methods for s in m.repeats})
-    pooled = f"{', '.join(map(str, images))} labelled images" if images else "no repeat has all its folds yet"
-    return [
-        f"{sum(len(m.runs) for m in methods)} runs record `data.folds` ({', '.join(map(str, folds))}): train/ and "
-        f"val/ were pooled ({pooled}) and split into stratified folds, byte-identical files always in one fold, "
-        f"once per `data.split_seed` (complete repeats: {', '.join(map(str, repeats)) or 'none'}). Each run "
-        "trained on the other folds and was scored on its own fold at the last epoch; pooling a repeat's folds "
-        "judges every image once. The sections above treat each (fold, split_seed) as its own cell, judged on that "
-        "fold's images only; this section pools them.",
-        "",
-        "Two methods are compared on their per-fold accuracy differences, which vary with the training set as well "
-        "as with the images: with 5 repeats of 2 folds by Alpaydin's combined 5x2cv F test (Dietterich's 5x2cv "
-        "paired t beside it), otherwise by Nadeau and Bengio's corrected resampled t test. Δ is the mean over "
-        "repeats of the pooled out-of-fold accuracy difference; its 95 % interval uses the test's variance "
-        "estimate. Holm's correction runs within each family (strategies of one arch; archs under one strategy); a "
-        f"method is called better when the Holm-adjusted p is below α = {ALPHA}, and otherwise the interval says "
-        "which differences the data cannot rule out. `detectable` is the difference the design finds with 80 % "
-        "power (t approximation).",
-    ]
-
-
-def _accuracy_table(methods: list[Method]) -> list[str]:
-    lines = [
-        "| method | seeds | repeats (split_seed) | out-of-fold accuracy per repeat | mean ± std over repeats |",
-        "|---|---|---|---|---|",
-    ]
-    for m in methods:
-        accs = [m.accuracy(s) for s in m.repeats]
-        seeds = ", ".join(map(str, sorted({r.seed for r in m.runs if r.seed is not None})))
-        spread = f"{statistics.fmean(accs):.3f}" if accs else "—"
-        spread += f" ± {statistics.stdev(accs):.3f}" if len(accs) > 1 else ""
-        per = ", ".join(f"{s}: {a:.3f}" for s, a in zip(m.repeats, accs, strict=True))
-        lines.append(f"| {m.label} | {seeds} | {len(accs)} | {per or '—'} | {spread} |")
-    return [*lines, ""]
-
-
-def _comparison_table(tested: list[CvComparison]) -> list[str]:
-    lines = [
-        "| A | B | family | design, test | per-fold differences A − B (points; repeat: folds) | Δ A − B [95 % "
-        "interval] (points) | p | Holm p | detectable | reading | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in tested:
-        r = c.result
-        folds = "; ".join(
-            f"{s}: " + ", ".join(f"{100 * d:+.1f}" for d in row) for s, row in zip(c.seeds, c.diffs, strict=True)
-        )
-        interval = f"{100 * r.delta:+.1f} [{100 * r.low:+.1f}, {100 * r.high:+.1f}]"
-        cells = [c.a.label, c.b.label, FAMILIES[c.axis], f"{r.design}, {r.test}", folds, interval]
-        cells += [f"{r.p:.3g}", f"{c.p_holm:.3g}", f"{100 * r.detectable:.1f}", c.reading(), r.note]
-        lines.append("| " + " | ".join(cells) + " |")
-    return [*lines, ""]

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from tl_lightning.report.groups import Cell, Sweep, variant_text
 from tl_lightning.report.runs import Run
+from tl_lightning.report.stats import wilson_interval
 
 MEASURES = (("knn_acc", "k-NN"), ("probe_acc", "probe"), ("silhouette", "silhouette"))
 HOW = (
@@ -92,11 +93,22 @@ def separability_sentence(frozen: Cell | None, trained: Cell | None, what: str) 
         source = "frozen features are random (arch.weights=none: nothing was pretrained), and they"
     else:
         source = f"frozen {'ImageNet ' if weights == 'imagenet' else 'pretrained '}features"
+    n = frozen.runs[0].val_size
+    moved = f" (a change of {abs(probe_t - probe_f) * n:.1f} of {n} val images)" if n else ""
     return (
-        f" Separability of the features the head reads (metrics.json feature_space{seeds}): the {source} already "
-        f"give a linear-probe val accuracy of {probe_f:.3f} (k-NN {_fmt(knn_f)}); {what} moved it to {probe_t:.3f} "
-        f"(k-NN {_fmt(knn_t)})."
+        f" Separability of the features the head reads (metrics.json feature_space{seeds}; descriptive: the runs "
+        "record no per-image probe predictions, so no paired test compares them): the "
+        f"{source} already give a linear-probe val accuracy of {probe_f:.3f}{_wilson(probe_f, n)} (k-NN "
+        f"{_fmt(knn_f)}); {what} moved it to {probe_t:.3f}{_wilson(probe_t, n)}{moved} (k-NN {_fmt(knn_t)})."
     )
+
+
+def _wilson(p: float, n: int | None) -> str:
+    """' [low, high]': the Wilson 95 % interval of a probe accuracy on n val images (one run's worth)."""
+    if not n or not 0 <= p <= 1:
+        return ""
+    low, high = wilson_interval(p, n)
+    return f" [Wilson 95 % {low:.3f}, {high:.3f}]"
 
 
 def _label(cell: Cell) -> str:

@@ -3,8 +3,9 @@
 The comparisons are fixed by the questions, not by what else is in the folder. Within each set of cells that
 share every varied setting (a view): Q2 pairs `extractor` with `finetune` per arch, Q3 pairs `mixed` with
 `extractor` and with `finetune` per arch, Q4 pairs archs with the same strategy; other strategy pairs form
-their own family. Pairs of one arch and strategy that differ in a single swept setting form one family per
-setting. Holm's correction runs within each family, and every answer looks its verdict up here.
+their own family. Families are per question *and* the cell the question is about (FAMILIES): Q2, Q3 and the
+other strategy pairs per arch, Q4 per strategy, a swept setting per arch and strategy, so a cell that does not
+answer a comparison's question never changes its Holm-adjusted p. Every answer looks its verdict up here.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tl_lightning.report.distinct import copies
 from tl_lightning.report.escape import code
+from tl_lightning.report.families import family_name
 from tl_lightning.report.groups import COUPLED, Cell, Sweep, followers
 from tl_lightning.report.paired import ALPHA, holm, image_differences, sign_flip_p, which_test
 from tl_lightning.report.power import Resolution, resolution
 
+CV_SPLIT = {"fold", "split_seed"}  # which fold a cross-validation run validated on: not a method's setting
 KEY = "val_acc_last"  # comparisons use the last epoch: it was not selected on the val images
 # What changing one axis changes with it. Any other setting must be equal for a pair to be compared.
 IMPLIED = {
@@ -53,6 +57,7 @@ class PairTest:
     tost_holm: float | None = None  # Holm-adjusted p of the equivalence test within the family
     margin: float = 0.0
     differences: np.ndarray | None = field(default=None, compare=False, repr=False)  # per image, A − B
+    labels: tuple[str, ...] | None = field(default=None, compare=False, repr=False)  # true class per image
 
     @property
     def exceeds_noise(self) -> bool:
@@ -116,30 +121,8 @@ def _correct(members: list[PairTest], margin: float) -> list[PairTest]:
     ]
 
 
-QUESTIONS = {
-    "Q2": "Q2, freezing vs fine-tuning (`extractor` vs `finetune`, per arch)",
-    "Q3": "Q3, unfreezing (`mixed` vs `extractor` and vs `finetune`, per arch)",
-    "Q4": "Q4, architectures (pairs of archs with the same strategy)",
-    "strategy": "other strategy pairs",
-}
-
-
-def _question(a: Cell, b: Cell, axis: str) -> str:
-    if axis == "arch":
-        return "Q4"
-    if axis != "strategy":
-        return axis
-    both = {a.strategy, b.strategy}
-    if both == {"extractor", "finetune"}:
-        return "Q2"
-    return "Q3" if "mixed" in both and both & {"extractor", "finetune"} else "strategy"
-
-
 def _family_name(a: Cell, b: Cell, axis: str, view: str) -> str:
-    question = _question(a, b, axis)
-    if question not in QUESTIONS:
-        return f"the swept setting {code(axis)}"
-    return QUESTIONS[question] + (f", with {view}" if view else "")
+    return family_name(axis, a.arch, {a.strategy, b.strategy}, view)
 
 
 def _pairs(view: Sweep) -> list[tuple[Cell, Cell, str, str]]:
@@ -165,7 +148,7 @@ def _setting_pairs(sweep: Sweep) -> list[tuple[Cell, Cell, str, str]]:
         for b in sweep.cells[i + 1 :]:
             differ = {k for k in sweep.varying if a.variant.get(k) != b.variant.get(k)}
             differ -= followers(differ)
-            if (a.arch, a.strategy) == (b.arch, b.strategy) and len(differ) == 1:
+            if (a.arch, a.strategy) == (b.arch, b.strategy) and len(differ) == 1 and not differ & CV_SPLIT:
                 axis = differ.pop()
                 pairs.append((a, b, axis, _family_name(a, b, axis, "")))
     return pairs
@@ -186,10 +169,15 @@ def _test(a: Cell, b: Cell, axis: str, name: str) -> PairTest:
             return replace(base, why_not=f"the paired test cannot run: {rows}")
     if sorted(rows_a[0]) != sorted(rows_b[0]):
         return replace(base, why_not="the paired test cannot run: the cells were scored on different val images")
-    order = {p: i for i, p in enumerate(rows_b[0])}
-    aligned_b = [[c[order[p]] for p in rows_a[0]] for _, c in rows_b[1]]
-    scaled, scale = image_differences([c for _, c in rows_a[1]], aligned_b)
-    return replace(base, test=which_test(scaled), p=sign_flip_p(scaled), differences=scaled / scale)
+    found = copies(rows_a[0], a.runs[0].data_root)
+    paths = [p for p in rows_a[0] if found is None or found[p] == p]  # each distinct image once
+    order_a, order_b = ({p: i for i, p in enumerate(rows[0])} for rows in (rows_a, rows_b))
+    runs_a = [[c[order_a[p]] for p in paths] for _, c in rows_a[1]]
+    runs_b = [[c[order_b[p]] for p in paths] for _, c in rows_b[1]]
+    scaled, scale = image_differences(runs_a, runs_b)
+    truth = {r["path"]: r["true"] for r in a.runs[0].predictions_last or ()}
+    labels = tuple(truth[p] for p in paths)
+    return replace(base, test=which_test(scaled), p=sign_flip_p(scaled), differences=scaled / scale, labels=labels)
 
 
 def _conflicts(a: Cell, b: Cell, axis: str) -> list[str]:

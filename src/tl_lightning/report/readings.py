@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from tl_lightning.report.classes import class_sentence
 from tl_lightning.report.escape import code
+from tl_lightning.report.families import FAMILY_RULE, short_name
 from tl_lightning.report.groups import Cell, Sweep, followers
 from tl_lightning.report.noise import KEY, RULE, SETTING_RULE, PairTest, family, verdict
 from tl_lightning.report.paired import ALPHA, MCNEMAR, SIGN_FLIP
 from tl_lightning.report.power import POWER
+
+FOLD_NOTE = (
+    "Cross-validation runs (`data.folds`): a comparison below is judged on one fold's val images, with one "
+    "training set; it is shown for inspection and never read as a verdict. The verdicts, and the answers to the "
+    "assignment's questions, come from the cross-validation test of each pair (section Cross-validation)."
+)
 
 
 def points(x: float) -> str:
@@ -33,26 +41,29 @@ def images(t: PairTest) -> str:
 
 
 def reading_text(t: PairTest) -> str:
-    """The reading in words: A better / B better / inconclusive with its range / equivalent within the margin."""
+    """The reading in words, with the p values it rests on: A better / B better / equivalent / inconclusive."""
     reading = t.reading
-    if reading == "A better":
-        return f"{t.a.label} better"
-    if reading == "B better":
-        return f"{t.b.label} better"
+    if reading in ("A better", "B better"):
+        res = t.resolution
+        edge = res is not None and res.low <= 0 <= res.high  # the exact test and the normal interval disagree
+        note = "; the unadjusted interval still includes 0 (the exact test rejects, the interval's normal "
+        return f"{(t.a if reading == 'A better' else t.b).label} better" + (
+            note + "approximation does not)" if edge else ""
+        )
+    tost = f"TOST for ±{t.margin * 100:g} points: p = {fmt_p(t.resolution and t.resolution.tost_p)}, Holm-adjusted "
     if reading == "equivalent":
-        return f"equivalent within ±{t.margin * 100:g} points (TOST, Holm-adjusted p = {fmt_p(t.tost_holm)})"
+        return f"equivalent within ±{t.margin * 100:g} points ({tost}p = {fmt_p(t.tost_holm)})"
     if reading == "inconclusive" and t.resolution:
         res = t.resolution
-        return (
-            f"inconclusive — differences from {points(res.low)} to {points(res.high)} points are compatible "
-            "with the data"
-        )
+        text = f"inconclusive (difference: Holm-adjusted p = {fmt_p(t.p_holm)}; {tost}p = {fmt_p(t.tost_holm)})"
+        if res.low > 0 or res.high < 0:  # the interval is unadjusted; the verdict is not
+            text += "; the unadjusted interval excludes 0, the Holm-corrected test does not"
+        return text
     return "not tested"
 
 
 def short_family(t: PairTest) -> str:
-    """Q2, Q3, Q4 or the family's full name."""
-    return t.family.split(",")[0] if t.family[:1] == "Q" else t.family
+    return short_name(t.family)
 
 
 def detectable_text(t: PairTest) -> str:
@@ -75,7 +86,7 @@ def describe_diff(sweep: Sweep, a: Cell, b: Cell) -> str:
     if v.test and v.resolution:
         res = v.resolution
         text += (
-            f", 95 % interval {points(res.low)} to {points(res.high)} points; {v.test} p = {fmt_p(v.p)}, "
+            f", unadjusted 95 % interval {points(res.low)} to {points(res.high)} points; {v.test} p = {fmt_p(v.p)}, "
             f"Holm-adjusted p = {fmt_p(v.p_holm)} ({v.family_size} comparison(s) in {short_family(v)}): "
             f"{reading_text(v)}"
         )
@@ -85,7 +96,7 @@ def describe_diff(sweep: Sweep, a: Cell, b: Cell) -> str:
     else:
         text += f", not tested: {v.why_not}"
     note = regime_note(a, b)
-    return text + (f"; {note}" if note else "")
+    return text + (f"; {note}" if note else "") + class_sentence(v)
 
 
 def regime_note(a: Cell, b: Cell) -> str:
@@ -108,15 +119,16 @@ def method_lines(sweep: Sweep) -> list[str]:
         "given and the val images as the sample: it asks whether these runs differ on images like these, not "
         "whether the method would win with other training images.",
         "",
-        "Holm-adjusted p: the p value corrected for the other comparisons that answer the same question (Holm's "
-        'step-down method within the question\'s family), so that the chance of any false "better" within one '
-        f"question stays at most α = {ALPHA}. Each comparison gets one reading: *A better* or *B better* "
-        f"(Holm-adjusted p < {ALPHA}), or *inconclusive — differences from X to Y points are compatible with the "
-        "data*, X to Y being the 95 % interval of the difference (Bonett–Price adjusted Wald interval for paired "
-        "proportions, on the run-averaged differences with several runs; not adjusted for multiplicity). "
+        "Holm-adjusted p: the p value corrected for the other comparisons of its family (Holm's step-down method), "
+        f"so that the chance of any false *better* within one family stays at most α = {ALPHA}. {FAMILY_RULE} Each "
+        f"comparison gets one reading: *A better* or *B better* (Holm-adjusted p < {ALPHA}), *equivalent* (below), "
+        "or *inconclusive*, printed with both tests' p values. The 95 % interval of the difference (Bonett–Price "
+        "adjusted Wald interval for paired proportions, on the run-averaged differences with several runs) is "
+        "printed as it is, *unadjusted* for multiplicity: it can exclude 0 for a pair the Holm-corrected test leaves "
+        "inconclusive, and the reading then says so. "
         f"*Equivalent* is said only when the equivalence test says so: two one-sided tests (TOST) that the "
         f"difference lies within ±{margin:g} points (the margin, `--margin`), Holm-adjusted within the family "
-        "like the difference tests.",
+        "like the difference tests; its p values are printed beside *equivalent* and *inconclusive*.",
         "",
     ]
 
@@ -141,6 +153,8 @@ def noise_table(sweep: Sweep) -> list[str]:
         "d the per-image differences. *none reachable*: not even δ = 100 points would be found that often.",
         "",
     ]
+    if any(t.a.settings.get("folds") is not None for t in tests.values()):
+        lines += [FOLD_NOTE, ""]
     for name in dict.fromkeys(t.family for t in tests.values()):
         members = [t for t in tests.values() if t.family == name]
         lines += [f"### {name[0].upper()}{name[1:]}", "", *_family_rows(members), ""]
@@ -150,15 +164,16 @@ def noise_table(sweep: Sweep) -> list[str]:
 def _family_rows(members: list[PairTest]) -> list[str]:
     tested = sum(t.p is not None for t in members)
     lines = [
-        f"{tested} tested comparison(s), Holm-corrected together.",
+        f"{tested} tested comparisons, Holm-corrected together." if tested > 1 else f"{tested} tested comparison(s).",
         "",
-        "| A | B | Δ (A−B), points | 95 % interval, points | test | p | Holm p | reading | detectable, points | note |",
+        "| A | B | Δ (A−B), points | 95 % interval (unadjusted), points | test | p | Holm p | reading | detectable, "
+        "points | note |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in members:
         res = t.resolution
         interval = f"{points(res.low)} to {points(res.high)}" if res else "—"
-        reading = reading_text(t)
+        reading = reading_text(t) if t.a.settings.get("folds") is None else "one fold: not a verdict"
         cells = [t.a.cite(KEY), t.b.cite(KEY), points(t.diff), interval, t.test or "—", fmt_p(t.p), fmt_p(t.p_holm)]
         crossing = regime_note(t.a, t.b) if t.axis != "augmentation" else ""  # else the regime is the comparison
         note = "; ".join(x for x in (t.why_not, crossing) if x)

@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from tl_lightning.files import atomic_open, refuse_links
+from tl_lightning.report.answers.common import baseline_text
+from tl_lightning.report.answers.crossval import answer_cv
 from tl_lightning.report.answers.freeze import answer_freeze
 from tl_lightning.report.answers.shuffle import answer_shuffle
 from tl_lightning.report.answers.unfreeze import answer_mixed
 from tl_lightning.report.answers.winner import answer_winner
-from tl_lightning.report.crossval import cv_section
+from tl_lightning.report.classes import recall_text
+from tl_lightning.report.crossval import comparisons, cv_methods
+from tl_lightning.report.cvsection import cv_section
+from tl_lightning.report.distinct import copies_sentence
 from tl_lightning.report.escape import code, md
 from tl_lightning.report.explained import explained_section
 from tl_lightning.report.figures import FIGURES, clear_figures, curves_section, per_run_section
@@ -55,12 +60,18 @@ def write_report(sweep_dir: Path | str, margin: float = MARGIN) -> Path:
 def _header(sweep: Sweep) -> list[str]:
     sizes = sorted({n for r in sweep.ok_runs if (n := r.val_size)})
     size = ", ".join(map(str, sizes)) or "unknown"
+    judged = next((r for r in sweep.ok_runs if r.predictions_last and not r.settings.get("folds")), None)
+    copied = ""
+    if len(sizes) == 1 and judged is not None:  # one val set: how many distinct images it holds
+        copied = " " + copies_sentence([row["path"] for row in judged.predictions_last or ()], judged.data_root)
     point = f" (one image = {100 / sizes[0]:.2f} accuracy points)" if len(sizes) == 1 else ""
     lines = [
         f"# Sweep report: {md(sweep.path.name)}",
         "",
-        f"{len(sweep.ok_runs)} finished runs, {len(sweep.problems)} missing or failed. Val set: {size} images{point}.",
+        f"{len(sweep.ok_runs)} finished runs, {len(sweep.problems)} missing or failed. Val set: {size} images"
+        f"{point}.{copied}",
         "",
+        *([baseline, ""] if (baseline := baseline_text(sweep)) else []),
         "Runs are grouped into cells by every setting they record except the seed, so a cell never mixes two "
         "configurations; settings that take several values for one arch and strategy get their own column. "
         "Accuracies are mean ± sample std over seeds (no ± with one seed) and a Wilson 95 % interval for the val "
@@ -87,15 +98,15 @@ def _results(sweep: Sweep) -> list[str]:
         "",
         "| arch | strategy | "
         + "".join(f"{md(k)} | " for k in extra)
-        + "augmentation | seeds | val acc, last epoch | val acc, best epoch | best epoch | trainable params "
-        "| wall time (s) |",
-        "|---|---|" + "---|" * len(extra) + "---|---|---|---|---|---|---|",
+        + "augmentation | seeds | val acc, last epoch | recall per class, last epoch | val acc, best epoch | best "
+        "epoch | trainable params | wall time (s) |",
+        "|---|---|" + "---|" * len(extra) + "---|---|---|---|---|---|---|---|",
     ]
     for cell in sweep.cells:
         settings = [md(format_setting(k, cell.settings.get(k))) for k in extra]
         lines.append("| " + " | ".join([cell.arch, cell.strategy, *settings, *_row(cell)]) + " |")
     for label in sweep.missing():
-        lines.append("| " + " | ".join([*label.split("/", 1), *["—"] * (len(extra) + 7)]) + " |")
+        lines.append("| " + " | ".join([*label.split("/", 1), *["—"] * (len(extra) + 8)]) + " |")
     return [*lines, ""]
 
 
@@ -109,6 +120,7 @@ def _row(cell: Cell) -> list[str]:
         cell.regime or "unrecorded",
         seeds,
         cell.estimate("val_acc_last").format(),
+        recall_text(cell),
         cell.estimate("val_acc_best").format(),
         best_epochs,
         " / ".join(f"{p:,}" for p in params),
@@ -133,20 +145,25 @@ def _noise(sweep: Sweep) -> list[str]:
 
 def _questions(sweep: Sweep) -> list[str]:
     sections = [
-        ("1. Why shuffle the train loader, and how many images per batch?", answer_shuffle),
-        ("2. Why can freezing beat fine-tuning here?", answer_freeze),
-        ("3. Did unfreezing the last layers help?", answer_mixed),
-        ("4. Which network won, and why?", answer_winner),
+        ("1. Why shuffle the train loader, and how many images per batch?", answer_shuffle, ""),
+        ("2. Why can freezing beat fine-tuning here?", answer_freeze, "Q2"),
+        ("3. Did unfreezing the last layers help?", answer_mixed, "Q3"),
+        ("4. Which network won, and why?", answer_winner, "Q4"),
     ]
-    views = sweep.views()
+    # Cross-validation folds answer Q2–Q4 from their cv tests only: one fold's comparison is no verdict.
+    views = [v for v in sweep.views() if not any(c.settings.get("folds") is not None for c in v.cells)]
+    methods = cv_methods(sweep)
+    tested = comparisons(methods) if methods else []
     lines = ["## The assignment's questions", ""]
     if len(views) > 1:
         lines += ["The sweep varies settings besides arch and strategy; each answer is given per setting.", ""]
-    for title, answer in sections:
+    for title, answer, asked in sections:
         lines += [f"### {title}", ""]
+        if methods and (asked or not views):
+            lines += [*_paragraphs(answer_cv(tested, asked) if asked else answer(sweep)), ""]
         for view in views:
-            if len(views) > 1:
-                lines += [f"With {view.name}:", ""]
+            if len(views) > 1 or methods:
+                lines += [f"With {view.name or 'the runs without data.folds'}:", ""]
             lines += [*_paragraphs(answer(view)), ""]
     return lines
 

@@ -39,15 +39,32 @@ def train_size(sweep: Sweep) -> int | None:
 
 
 def majority_baseline(sweep: Sweep) -> tuple[str, int, int] | None:
-    run = next((r for r in sweep.ok_runs if r.predictions_last or r.predictions), None)
-    if run is None:
+    """(largest class, its images, all images) of the judged images: the val set, or with data.folds every
+    labelled image the folds judged (each image once, by its path)."""
+    labels: dict[str, str] = {}
+    for run in sweep.ok_runs:
+        for row in run.predictions_last or run.predictions:
+            labels.setdefault(row.get("image") or row["path"], row["true"])
+    if not labels:
         return None
-    rows = run.predictions_last or run.predictions
     counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["true"]] = counts.get(row["true"], 0) + 1
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
     label = max(counts, key=counts.__getitem__)
-    return label, counts[label], len(rows)
+    return label, counts[label], len(labels)
+
+
+def baseline_text(sweep: Sweep) -> str:
+    """The report header's majority-class baseline, '' when no run has predictions."""
+    baseline = majority_baseline(sweep)
+    if baseline is None:
+        return ""
+    label, count, total = baseline
+    where = "labelled images the folds judged" if any(r.settings.get("folds") for r in sweep.ok_runs) else "val images"
+    return (
+        f"Majority-class baseline: always answering {code(label)} scores {count}/{total} = {count / total:.3f} on "
+        f"the {where}."
+    )
 
 
 def class_names(sweep: Sweep) -> list[str]:

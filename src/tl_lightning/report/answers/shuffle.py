@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from tl_lightning.report.answers.mechanisms import batchnorm_text, optimizer_text
 from tl_lightning.report.escape import code
 from tl_lightning.report.groups import Sweep
 from tl_lightning.report.runs import Run
@@ -19,7 +20,7 @@ def answer_shuffle(sweep: Sweep) -> list[str]:
     if not sizes:
         return [*lines, "The runs do not record their batch size (no metrics `batch_size`, no .hydra/config.yaml)."]
     if counts:
-        lines += [_shuffle_effect(counts, source, b) for b in sizes]
+        lines += [_shuffle_effect(counts, source, b, runs) for b in sizes]
     lines.append(_batch_size_line(sizes, runs))
     return lines
 
@@ -60,7 +61,7 @@ def _class_counts(runs: list[Run]) -> tuple[dict[str, int], str]:
     return counts, "val set (train class counts are not in metrics.json)"
 
 
-def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
+def _shuffle_effect(counts: dict[str, int], source: str, batch: int, runs: list[Run]) -> str:
     total = sum(counts.values())
     # The train loaders' rule (data.seeding.drop_last): a last batch of one image is dropped.
     dropped = source == "train set" and total > 1 and total % batch == 1
@@ -74,13 +75,15 @@ def _shuffle_effect(counts: dict[str, int], source: str, batch: int) -> str:
     cut = f"{n_batches} batches"
     if dropped:
         cut = (
-            f"{n_batches} batches: the last image would form a batch of one, which the train loader drops (one image "
-            "breaks BatchNorm in train mode; shuffled, a different image sits out each epoch)"
+            f"{n_batches} batches: the last image would form a batch of one, which the train loader drops (its rule "
+            f"for every run, since one image breaks a BatchNorm layer that trains: {batchnorm_text(runs)}; shuffled, "
+            "a different image sits out each epoch)"
         )
+    steps = f"{optimizer_text(runs)} steps"
     return (
         f"The {source} holds {listing} ({total} images). Cut in file order into batches of {batch}, that is "
         f"{cut}. Unshuffled, {single} of {n_batches} batches would hold a single class, the whole "
-        f"{code(ordered[0])} block first: consecutive SGD steps would each push toward one class and the epoch would "
+        f"{code(ordered[0])} block first: consecutive {steps} would each push toward one class and the epoch would "
         f"end on a run of {code(ordered[-1])} steps. Shuffled, a batch is single-class only by chance: "
         f"{expected:.1f} of {n_batches} expected, {mixed}, and the classes interleave across steps. That is why "
         f"the train loader shuffles (the val loader need not: accuracy does not depend on order)."
