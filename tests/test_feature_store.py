@@ -6,6 +6,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from omegaconf import open_dict
 
 from conftest import write_image_folder
 from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.features import bf16_hint as hint
 from tl_lightning.features import passes
 from tl_lightning.features.passes import StoreUse, folder_views, frozen_pass, open_store
 from tl_lightning.features.store import MAGIC, FeatureStore
@@ -232,7 +234,8 @@ def test_two_jobs_that_need_one_pass_compute_it_once(tiny_data, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time, torch, torchvision
         from tl_lightning.data import ImageFolderDataModule
-        from tl_lightning.features import passes
+        from tl_lightning.features import bf16_hint as hint
+from tl_lightning.features import passes
         from tl_lightning.features.store import FeatureStore
         from tl_lightning.model.frozen_pass import FrozenPass
         real = passes.capture_inputs
@@ -287,3 +290,19 @@ def test_entries_start_with_the_store_header(folder, tmp_path):
     store = FeatureStore(tmp_path / "store", 2**30)
     pass_over(model(), view, StoreUse(store))
     assert all(p.read_bytes().startswith(MAGIC) for p in entries(store.root))
+
+
+def test_a_cpu_with_native_bf16_is_told_the_speed_up_measured_here_once(folder, tmp_path, monkeypatch):
+    _, view = folder
+    monkeypatch.setattr(hint, "native_bf16", lambda: True)
+    line = hint.bf16_hint(model(), "classifier", view, 64, FP32, tmp_path)
+    assert re.search(r"trainer.frozen_pass=bf16\+channels_last ran this frozen pass \d+\.\dx as fast as fp32", line)
+
+    def measured(*args: object) -> float:
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(hint, "_seconds", measured)  # the first measurement is kept beside the store
+    assert hint.bf16_hint(model(), "classifier", view, 64, FP32, tmp_path) == line
+    assert hint.bf16_hint(model(), "classifier", view, 64, hint.BF16, tmp_path) is None  # bf16 already
+    monkeypatch.setattr(hint, "native_bf16", lambda: False)
+    assert hint.bf16_hint(model(), "classifier", view, 64, FP32, tmp_path) is None

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from tl_lightning.model.cut import StopAtTap
 from tl_lightning.model.frozen_pass import FrozenPass, cpu_flags
 
 
@@ -74,10 +75,6 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-class _Stop(Exception):
-    pass
-
-
 @torch.no_grad()
 def network(model: nn.Module, tap: str, image_size: int, frozen: FrozenPass) -> str:
     """The sha256 of the network up to the input of module `tap`: what runs on one blank image before it."""
@@ -86,7 +83,7 @@ def network(model: nn.Module, tap: str, image_size: int, frozen: FrozenPass) -> 
 
     def record(module: nn.Module, _args: tuple) -> None:
         if module is target:
-            raise _Stop
+            raise StopAtTap
         if module not in called:
             called.append(module)
 
@@ -96,7 +93,7 @@ def network(model: nn.Module, tap: str, image_size: int, frozen: FrozenPass) -> 
     device = next(iter(model.parameters())).device
     model.eval()
     try:
-        with suppress(_Stop), frozen():
+        with suppress(StopAtTap), frozen():
             model(torch.zeros(1, 3, image_size, image_size, device=device))
     finally:
         for handle in handles:

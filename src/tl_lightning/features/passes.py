@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import eval_transform
 from tl_lightning.features import keys
+from tl_lightning.features.bf16_hint import bf16_hint
 from tl_lightning.features.store import FeatureStore, default_root
 from tl_lightning.model.cut import capture_inputs
 from tl_lightning.model.explain.features import Split, cut_for
@@ -41,6 +42,11 @@ class StoreUse:
     read: int = 0  # activations (images) read from the store
     computed: int = 0  # activations computed by this run
     seconds: float = 0.0  # time in frozen passes, reading included
+
+    @property
+    def hint_root(self) -> Path:
+        """Where measurements about this machine are kept (the bf16 hint): beside the store, or in its place."""
+        return self.store.root if self.store is not None else default_root()
 
     def record(self) -> dict:
         where = str(self.store.root) if self.store is not None else None
@@ -194,6 +200,8 @@ def plain_inputs(
                 continue
             x = frozen_pass(model, tap, folder, images.image_size, batch_size, images.num_workers, device, frozen, use)
             row |= {path: x[k] for k, (path, _) in enumerate(folder.samples)}
+        if use.computed and (hint := bf16_hint(model, tap, folder, images.image_size, frozen, use.hint_root)):
+            log.info(hint)
 
     def rows(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.stack([row[path] for path, _ in dataset.samples]), torch.tensor(dataset.targets)

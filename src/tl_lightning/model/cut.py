@@ -57,8 +57,8 @@ def _swapped(model: nn.Module, path: str, replacement: nn.Module) -> Iterator[No
         setattr(parent, name, original)
 
 
-class _Stop(Exception):
-    pass
+class StopAtTap(Exception):
+    """Raised by a hook on the cut: nothing after the frozen part runs."""
 
 
 @torch.no_grad()
@@ -79,7 +79,7 @@ def capture_inputs(
 
     def hook(_module: nn.Module, args: tuple) -> None:
         captured.append(args[0].detach().float().cpu().contiguous())
-        raise _Stop
+        raise StopAtTap
 
     # Restored module by module: a blanket model.train() would un-freeze the frozen modules' eval mode.
     modes = {module: module.training for module in model.modules()}
@@ -93,7 +93,7 @@ def capture_inputs(
         label = f"Frozen layers: one pass over {len(loader.dataset)} images"
         with layout:
             for x, y in progress.bar(loader, label, unit="batch", leave=True):
-                with suppress(_Stop), precision():
+                with suppress(StopAtTap), precision():
                     model(prepare(x.to(device, non_blocking=True)))
                 labels.append(y)
     finally:

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.transforms import eval_transform
-from tl_lightning.model.cut import Cut, capture_inputs, find_cut
+from tl_lightning.model.cut import Cut, StopAtTap, capture_inputs, find_cut
 from tl_lightning.model.frozen_pass import FrozenPass, replay
 from tl_lightning.model.module import TransferLearningModule
 
@@ -70,20 +70,16 @@ def head_inputs(
 
     def hook(_module: nn.Module, args: tuple) -> None:
         captured.append(args[0].detach().float().flatten(1).cpu())
-        raise _Stop
+        raise StopAtTap
 
     handle = head.register_forward_pre_hook(hook)
     try:
         for start in range(0, len(x), batch_size):
-            with suppress(_Stop):
+            with suppress(StopAtTap):
                 net(x[start : start + batch_size].to(device))
     finally:
         handle.remove()
     return torch.cat(captured) if captured else torch.empty(0)
-
-
-class _Stop(Exception):
-    pass
 
 
 def model_features(
