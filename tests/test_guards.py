@@ -22,6 +22,7 @@ CONFIG_ERRORS = [
     (("alexnet", "extractor", "optimizer.lr=-1e-3"), r"optimizer.lr=-0.001 must be > 0"),
     (("alexnet", "extractor", "trainer.max_epochs=0"), r"trainer.max_epochs=0 must be >= 1"),
     (("alexnet", "extractor", "data.batch_size=0"), r"data.batch_size=0 must be >= 1"),
+    (("alexnet", "extractor", "cache.max_gb=0"), r"cache.max_gb=0 must be > 0 \(cache.features=false turns"),
     (("alexnet", "mixed", "strategy.unfreeze=6"), r"strategy.unfreeze=6 is out of range: this arch has 5 layer groups"),
     (("vgg16", "mixed", "strategy.unfreeze=-1"), r"strategy.unfreeze=-1 is out of range: this arch has 13 layer"),
     (("alexnet", "mixed", "strategy.unfreeze=two"), r"strategy.unfreeze='two' is out of range"),

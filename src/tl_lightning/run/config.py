@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from tl_lightning.conf import CONF_DIR
 from tl_lightning.data.download import DEFAULT_ROOT, ensure_dataset
@@ -45,6 +45,8 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"trainer.frozen_pass={frozen!r} is not one of {', '.join(FROZEN_PASSES)}")
     if cfg.data.batch_size < 1:
         problems.append(f"data.batch_size={cfg.data.batch_size} must be >= 1")
+    if not (max_gb := OmegaConf.select(cfg, "cache.max_gb", default=4)) > 0:
+        problems.append(f"cache.max_gb={max_gb:g} must be > 0 (cache.features=false turns the feature store off)")
     strategies = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
     if cfg.strategy.name not in strategies:
         problems.append(f"strategy={cfg.strategy.name!r} is unknown: choose one of {', '.join(strategies)}")
