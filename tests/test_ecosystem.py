@@ -54,7 +54,8 @@ def test_csv_logger_beside_tensorboard_and_quiet_mode(make_cfg, capfd, monkeypat
     assert list(out.glob("events.out.tfevents*")) and (out / "predictions.png").is_file()
     assert "Frozen layers: one pass" not in capfd.readouterr().err
 
-    loud = make_cfg("alexnet", "mixed", "logger=csv", "quiet=false")  # its own run dir
+    # Its own run dir, and its own pass: the feature store of earlier tests must not stand in for it.
+    loud = make_cfg("alexnet", "mixed", "logger=csv", "quiet=false", "cache.features=false")
     train(loud)
     assert "Frozen layers: one pass over 12 images" in capfd.readouterr().err
     assert not list(Path(loud.paths.output_dir).glob("events.out.tfevents*"))

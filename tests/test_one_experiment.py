@@ -51,7 +51,9 @@ def test_a_fresh_run_into_a_killed_runs_folder_of_other_settings_is_refused(fini
     (killed / "metrics.json").unlink()
     before = snapshot(killed)
     code, output = finish(start([*TINY, f"data.root={tiny_data}", f"hydra.run.dir={killed}", "seed=7"], tmp_path))
-    assert code == 2 and "holds another run's results (last.ckpt of other settings: seed: checkpoint 0" in output
+    assert code == 2 and "holds another run's results (last.ckpt of other settings: seed: checkpoint 0" in output, (
+        output[-3000:]
+    )
     assert {k: v for k, v in snapshot(killed).items() if not k.endswith((".log", ".lock"))} == {
         k: v for k, v in before.items() if not k.endswith((".log", ".lock"))
     }
@@ -60,7 +62,9 @@ def test_a_fresh_run_into_a_killed_runs_folder_of_other_settings_is_refused(fini
 def test_resume_refuses_to_call_another_experiments_metrics_finished(finished, tiny_data):
     args = [*TINY, f"data.root={tiny_data}", f"hydra.run.dir={finished}", "seed=7", "resume=true"]
     code, output = finish(start(args, finished.parent))
-    assert code == 2 and "metrics.json is another experiment's result (seed: metrics.json 0, config 7)" in output
+    assert code == 2 and "metrics.json is another experiment's result (seed: metrics.json 0, config 7)" in output, (
+        output[-3000:]
+    )
     assert "already finished" not in output
 
 
