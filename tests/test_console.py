@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_a_single_run_reports_each_epoch_and_ends_with_one_summary_line(tiny_data, tmp_path):
     run_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    # A store of its own: the frozen pass runs here (earlier tests' stored activations would stand in for it).
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TL_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("TL_QUIET", None)
     args = ["arch=alexnet", "arch.weights=none", "arch.image_size=64", f"data.root={tiny_data}", "data.num_workers=0"]
     args += ["trainer=cpu", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"]
@@ -37,6 +38,7 @@ def test_a_single_run_reports_each_epoch_and_ends_with_one_summary_line(tiny_dat
     )
     assert re.search(summary, console) and re.search(summary, (run_dir / "train.log").read_text())
     assert "Frozen layers: one pass over 12 images" in console and "Caching input of" not in console
+    assert "Frozen pass: 0 activations read, 20 computed" in console
     assert "litlogger" not in console and "LeafSpec" not in console
 
 
