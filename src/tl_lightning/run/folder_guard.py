@@ -20,9 +20,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from tl_lightning.errors import BAD_INPUT_EXIT
+from tl_lightning.errors import BAD_INPUT_EXIT, UserError
 from tl_lightning.run.atomic import atomic_write
-from tl_lightning.run.lock import LOCK_NAME, busy_message, is_launcher, lock_holder
+from tl_lightning.run.lock import LOCK_NAME, RunFolderBusyError, busy_message, is_launcher, lock_holder, run_folder_lock
 
 # .hydra/ files larger than this are not Hydra's (a few kB each); they are left alone rather than held in RAM.
 _MAX_RECORD_BYTES = 1 << 20
@@ -38,6 +38,7 @@ class FolderState:
 
 
 _BEFORE: dict[str, FolderState] = {}  # absolute run folder -> its state before this process's run started
+_STARTED: list[str] = []  # the run folder this process's run started in (on_run_start)
 _SWEEPS: dict[str, FolderState] = {}  # absolute sweep folder -> its state before this process's sweep started
 # What a sweep's start adds to its folder before any job runs: Hydra's multirun.yaml, submitit's job files.
 _SWEEP_BOOKKEEPING = ("multirun.yaml", ".submitit")
@@ -58,6 +59,7 @@ class RunFolderGuard(Callback):
             print(f"error: {busy_message(folder, holder)}", file=sys.stderr)
             raise SystemExit(BAD_INPUT_EXIT)
         _BEFORE[str(folder)] = folder_state(folder)
+        _STARTED.append(str(folder))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra writes a job's .hydra/ before any job callback runs, so the sweep's existing job folders are
@@ -71,6 +73,18 @@ class RunFolderGuard(Callback):
             for child in sweep.iterdir():
                 if child.is_dir() and not child.is_symlink():
                     _BEFORE[str(child)] = folder_state(child)
+
+
+def undo_run_start() -> None:
+    """After a failure before the task ran (a full disk while Hydra wrote .hydra/ or opened the log): remove what
+    this process's run start added to its run folder and put back the .hydra/ files it overwrote, as for a refused
+    run. Best effort: a folder another process holds, or a write that fails again, is left as it is."""
+    for folder in _STARTED:
+        try:
+            with run_folder_lock(Path(folder)):
+                remove_created(Path(folder))
+        except (OSError, RunFolderBusyError, UserError):
+            continue
 
 
 def restore_record(out: Path) -> None:
