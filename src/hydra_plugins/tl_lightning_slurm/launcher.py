@@ -25,7 +25,8 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, _save_config, filter_overrides
 from omegaconf import OmegaConf, open_dict
 
-from tl_lightning.run import slurm, slurm_wait
+from tl_lightning.errors import UserError
+from tl_lightning.run import folder_guard, slurm, slurm_wait
 from tl_lightning.run.failures import FAILURE_FILE
 
 try:
@@ -77,10 +78,30 @@ class TlSlurmLauncher(SlurmLauncher or object):
         return super().__call__(overrides, job_dir_key, job_num, job_id, singleton_state)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        assert self.config is not None and self.hydra_context is not None
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        try:
+            jobs, configs, params = self._submit(job_overrides, initial_job_idx, sweep_dir)
+        except UserError:  # refused before any job was queued: the sweep folder holds only this start's bookkeeping
+            folder_guard.remove_created_sweep(sweep_dir)
+            raise
+        log.info("Submitted SLURM job array %s", jobs[0].job_id.split("_")[0])
+        first = {job.job_id: (job._sub_jobs[0] if job._sub_jobs else job) for job in jobs}
+        ends = slurm_wait.wait_for_jobs(
+            [job.job_id for job in jobs],
+            lambda job_id: first[job_id].paths.result_pickle.exists(),
+            [Path(str(c.hydra.sweep.subdir)).name for c in configs],
+        )
+        return [self._job_return(first[end.job_id], end, cfg, params) for end, cfg in zip(ends, configs, strict=True)]
+
+    def _submit(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, sweep_dir: Path
+    ) -> tuple[list[Any], list[Any], dict[str, Any]]:
+        """(the submitted jobs, their configs, the resources asked for); SlurmSettingError when nothing was queued."""
         import submitit  # lazily, as the base class does: plugin discovery stays fast
 
-        assert self.config is not None and self.hydra_context is not None
-        params = slurm.job_resources(self.params, self.config)
+        params = slurm.job_resources(self.params, self.config)  # a setting refused first: it is wrong anywhere
+        slurm.check_slurm_commands()
         executor = submitit.AutoExecutor(
             cluster=self._EXECUTOR, folder=params["submitit_folder"], slurm_max_num_timeout=params["max_num_timeout"]
         )
@@ -89,7 +110,6 @@ class TlSlurmLauncher(SlurmLauncher or object):
         executor.update_parameters(
             **{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items() if k not in skip}
         )
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info(f"Submitit 'slurm' sweep output dir : {sweep_dir}")
         jobs_args, configs = [], []
@@ -102,14 +122,7 @@ class TlSlurmLauncher(SlurmLauncher or object):
                 jobs = executor.map_array(self, *zip(*jobs_args, strict=True))
         except submitit.core.utils.FailedJobError as err:
             raise slurm.submission_refused(str(err), params) from None
-        log.info("Submitted SLURM job array %s", jobs[0].job_id.split("_")[0])
-        first = {job.job_id: (job._sub_jobs[0] if job._sub_jobs else job) for job in jobs}
-        ends = slurm_wait.wait_for_jobs(
-            [job.job_id for job in jobs],
-            lambda job_id: first[job_id].paths.result_pickle.exists(),
-            [Path(str(c.hydra.sweep.subdir)).name for c in configs],
-        )
-        return [self._job_return(first[end.job_id], end, cfg, params) for end, cfg in zip(ends, configs, strict=True)]
+        return jobs, configs, params
 
     def _job_config(self, overrides: list[str], idx: int) -> Any:
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)

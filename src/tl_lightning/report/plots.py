@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from tl_lightning.figures import Figure
+from tl_lightning.figures import Figure, distinct_labels
 from tl_lightning.files import atomic_write, is_regular
 from tl_lightning.report.groups import Cell
 
@@ -75,8 +75,9 @@ def confusion_figure(rows: list[dict], title: str) -> Figure:
         for j, value in enumerate(row):
             ax.text(j, i, str(value), ha="center", va="center", color="black" if i != j else "white")
     ax.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true")
-    ax.set_xticklabels(classes)
-    ax.set_yticklabels(classes)
+    labels = distinct_labels(classes)  # NFC/NFD twins are two classes: say so, as fonts draw them alike
+    ax.set_xticklabels(labels)
+    ax.set_yticklabels(labels)
     ax.set_title(textwrap.fill(title, 44), fontsize=9)  # a title naming varied settings outgrows the figure
     fig.tight_layout()
     return fig

@@ -7,6 +7,7 @@ a value of the wrong type (OmegaConf's validation). Anything else is a bug and k
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -21,13 +22,15 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from tl_lightning.errors import BAD_INPUT_EXIT, UserError
+from tl_lightning.run import event_files, hint
 from tl_lightning.run.atomic import atomic_write
-from tl_lightning.run.folder_guard import remove_created
+from tl_lightning.run.folder_guard import remove_created, undo_run_start
 from tl_lightning.run.lock import RunFolderBusyError, run_folder_lock
 from tl_lightning.run.one_experiment import OtherRunsFolder
 
 log = logging.getLogger(__name__)
 FAILURE_FILE = "failure.txt"
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # Run folder (absolute) -> why its job failed, or None when it finished: the jobs this process ran in a sweep.
 _JOBS: dict[str, str | None] = {}
 
@@ -40,11 +43,18 @@ def _chain(err: BaseException | None) -> Iterator[BaseException]:
         err = err.__cause__ or err.__context__
 
 
+def disk_full(err: BaseException) -> OSError | None:
+    """The full-disk (or quota) OSError behind `err`, if that is what it is."""
+    return next((e for e in _chain(err) if isinstance(e, OSError) and e.errno in _DISK_FULL), None)
+
+
 def user_message(err: BaseException) -> str | None:
-    """The message for an error caused by the user's input; None for a bug."""
+    """The message for an error caused by the user's input (or their full disk); None for a bug."""
     for link in _chain(err):
         if isinstance(link, UserError):
             return str(link).strip()
+    if (full := disk_full(err)) is not None:  # written by a library (Hydra, TensorBoard), not through files.py
+        return f"Cannot write {full.filename or 'to the disk'}: the disk is full ({full.strerror or full})"
     if isinstance(err, InstantiationException) and isinstance(err.__cause__, TypeError):
         # An unknown keyword for a _target_ (a typo in an open node such as trainer or optimizer).
         return f"{str(err).splitlines()[0].rstrip(':')}: {err.__cause__} (check the spelling of that setting)"
@@ -82,6 +92,9 @@ def main_with_clean_errors(hydra_main: Callable[[], object]) -> None:
         message = user_message(err)
         if message is None or user_wants_traces:
             raise
+        if disk_full(err) is not None:  # before the run could start (Hydra's .hydra/, the log): undo that start
+            undo_run_start()
+            message += "; free space and run the same command again"
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(BAD_INPUT_EXIT) from None
 
@@ -109,6 +122,8 @@ def run_task(cfg: DictConfig, task: Callable[[DictConfig], dict]) -> float | Non
     except Exception as err:  # a single run's failure; remove_created already ran under the lock
         if (message := user_message(err)) is None:
             raise
+        if disk_full(err) is not None and not isinstance(err, UserError):
+            message += f"; free space, then continue the run with: {hint.resume_command(out)}"
         print(f"error: {message}", file=sys.stderr)
         raise SystemExit(BAD_INPUT_EXIT) from None
     if multirun:
@@ -123,6 +138,8 @@ def _run_held(
     try:
         value = task(cfg)["val_acc_best"]
     except Exception as err:
+        if disk_full(err) is not None:  # TensorBoard's last record may be cut short: keep the whole ones
+            event_files.cut_partial_records(out)
         if not multirun:
             remove_created(out)
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +29,17 @@ RESUME_OVERRIDE = "resume=true"
 
 class SlurmSettingError(UserError):
     """A hydra.launcher setting the scheduler cannot or will not run."""
+
+
+def check_slurm_commands() -> None:
+    """SlurmSettingError naming SLURM's commands this machine lacks (submitit's own check is a traceback)."""
+    missing = [name for name in ("sbatch", "srun") if shutil.which(name) is None]
+    if missing:
+        raise SlurmSettingError(
+            f"hydra/launcher=slurm needs SLURM's {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+            f"not on this machine's PATH: submit the sweep from the cluster's login node (or put SLURM's bin folder "
+            f"on PATH), or leave out hydra/launcher=slurm to run it here."
+        )
 
 
 def _devices(trainer: DictConfig) -> int | None:
@@ -106,6 +118,8 @@ def signal_delay(timeout_min: int, asked: int | None) -> int:
     return asked
 
 
+# Where the CPU request comes from, for the messages that say it is too large.
+_CPUS = "data.num_workers + 1 unless hydra.launcher.cpus_per_task is set: lower either"
 # What sbatch says -> the settings that asked for it.
 _SBATCH_HINTS = (
     ("generic resource", "gpus_per_node", "no GPUs there: on a CPU partition pass trainer=cpu (or set {key}=0)"),
@@ -115,7 +129,7 @@ _SBATCH_HINTS = (
     ("qos", "qos", "see `sacctmgr show qos`"),
     ("time limit", "timeout_min", "see the partition's TIMELIMIT in `sinfo`"),
     ("memory specification", "mem_gb", "more than a node has; see `sinfo -o '%P %m'` (MB per node)"),
-    ("cpu count", "cpus_per_task", "more than a node has; see `sinfo -o '%P %c'`"),
+    ("cpu count", "cpus_per_task", f"more than a node has ({_CPUS}); see `sinfo -o '%P %c'`"),
     ("node configuration is not available", "cpus_per_task/mem_gb/gpus_per_node", "no node of the partition has that"),
 )
 

@@ -167,7 +167,7 @@ def describe_end(end: JobEnd, params: dict[str, Any], log_file: str) -> str:
         ),
         "OUT_OF_MEMORY": f"out of memory: raise hydra.launcher.mem_gb (the job had {_memory(params)})",
         "NODE_FAIL": "its node failed; rerun the sweep with resume=true",
-        "PENDING": "never started: change the request named above",
+        "PENDING": f"never started: {request_line(params)}",
         "GONE": "rerun the sweep with resume=true",
     }
     if state == "FAILED" and _MEMORY_KILL.search(_tail(log_file)):
@@ -175,6 +175,26 @@ def describe_end(end: JobEnd, params: dict[str, Any], log_file: str) -> str:
         state, said = "OUT_OF_MEMORY", f"{said}, killed for exceeding its memory limit"
     hint = hints.get(state, "see its log")
     return f"{said}: {hint}. Log: {log_file}"
+
+
+def request_line(params: dict[str, Any]) -> str:
+    """What the job asked SLURM for, each with the setting behind it: a pending reason such as PartitionConfig
+    says the request is too large, not which part of it."""
+    asked = [
+        f"--cpus-per-task={params.get('cpus_per_task')} (hydra.launcher.cpus_per_task; unset, data.num_workers + 1)",
+        f"--mem={params.get('mem_gb')}G (hydra.launcher.mem_gb)",
+        f"--nodes={params.get('nodes')} (hydra.launcher.nodes)",
+        f"--ntasks-per-node={params.get('tasks_per_node')} (hydra.launcher.tasks_per_node)",
+        f"--time={params.get('timeout_min')} min (hydra.launcher.timeout_min)",
+    ]
+    if params.get("gpus_per_node"):
+        asked.append(f"--gpus-per-node={params['gpus_per_node']} (hydra.launcher.gpus_per_node; trainer=cpu: none)")
+    if params.get("partition"):
+        asked.append(f"--partition={params['partition']} (hydra.launcher.partition)")
+    return (
+        f"it asked for {', '.join(asked)}; lower what the partition cannot give "
+        f"(`sinfo -o '%P %c %m %G %l'` lists each partition's CPUs, memory, GPUs and time limit)"
+    )
 
 
 def _memory(params: dict[str, Any]) -> str:

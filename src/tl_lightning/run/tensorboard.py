@@ -8,6 +8,7 @@ run/train.py's write_artifacts) adds the predictions grid and the run's hparams 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
+from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from tl_lightning.figures import Figure
@@ -51,6 +53,12 @@ class RunTensorBoardLogger(TensorBoardLogger):
     """Lightning's TensorBoard logger with epoch-level scalars stepped by epoch (from 1, as metrics.json), and
     without Lightning's automatic hparams (the module's ~70 init arguments, `_target_` paths included)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if threading.excepthook is not _quiet_writer_thread:
+            _HOOKS.append(threading.excepthook)
+            threading.excepthook = _quiet_writer_thread
+
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         # Lightning adds the 0-based `epoch` to every dict it logs; every metric of this package is per epoch.
@@ -74,6 +82,17 @@ class RunTensorBoardLogger(TensorBoardLogger):
         writer.add_summary(session_end)
         self.log_metrics(metrics, step)
         self.hparams.update(params)  # hparams.yaml
+
+
+_HOOKS: list[Any] = []  # the excepthook before _quiet_writer_thread
+
+
+def _quiet_writer_thread(args: threading.ExceptHookArgs) -> None:
+    """TensorBoard's writer thread ends on a write error (a full disk) with a traceback on stderr, and the main
+    thread raises the same error at its next flush, which the run reports in one line: the thread keeps quiet."""
+    if isinstance(args.thread, _AsyncWriterThread) and isinstance(args.exc_value, OSError):
+        return
+    _HOOKS[0](args)
 
 
 def run_hparams(cfg: DictConfig, metrics: dict) -> dict[str, Any]:

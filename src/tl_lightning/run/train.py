@@ -19,6 +19,7 @@ from tl_lightning import progress
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.layout import printable
 from tl_lightning.data.transforms import denormalize
+from tl_lightning.figures import distinct_labels
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.run import (
     artifacts,
@@ -199,7 +200,7 @@ def write_artifacts(
         preds=[preds[i] for i in shown],
         targets=[val_set.targets[i] for i in shown],
         probs=[float(probs[i].max()) for i in shown],
-        class_names=[printable(c) for c in datamodule.classes],
+        class_names=distinct_labels(datamodule.classes, [printable(c) for c in datamodule.classes]),
         title=artifacts.grid_title(tensorboard.short_name(cfg, metrics), metrics["best_epoch"], n_wrong, len(preds)),
     )
     # Before the TensorBoard summary closes the writer: the explanation adds the Projector embedding.
