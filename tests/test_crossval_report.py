@@ -28,13 +28,16 @@ def fold_images(split_seed: int, fold: int) -> list[tuple[str, str]]:
     return [item for k, item in enumerate(IMAGES) if (k + split_seed) % 2 == fold]
 
 
-def write_fold_run(run_dir: Path, strategy: str, split_seed: int, fold: int, wrong: int, seed: int = 0) -> None:
+def write_fold_run(
+    run_dir: Path, strategy: str, split_seed: int, fold: int, wrong: int, seed: int = 0, arch: str = "alexnet", **extra
+) -> None:
+    """One run of a 5x2 cv that gets the first `wrong` images of its fold wrong; `extra` goes into metrics.json."""
     rows = fold_images(split_seed, fold)
     acc = 1 - wrong / len(rows)
-    settings = settings_for("alexnet", strategy, seed, folds=2, fold=fold, split_seed=split_seed)
+    settings = settings_for(arch, strategy, seed, folds=2, fold=fold, split_seed=split_seed)
     settings["steps_per_epoch"] = 5 + fold  # follows the fold's train size: must not split a method
     metrics = {
-        "arch": "alexnet",
+        "arch": arch,
         "strategy": strategy,
         "seed": seed,
         "trainable_params": 10,
@@ -46,6 +49,7 @@ def write_fold_run(run_dir: Path, strategy: str, split_seed: int, fold: int, wro
         "best_epoch": 1,
         "val_acc_last": acc,
         "settings": settings,
+        **extra,
     }
     run_dir.mkdir(parents=True)
     (run_dir / "metrics.json").write_text(json.dumps(metrics))

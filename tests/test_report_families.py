@@ -3,17 +3,15 @@ that answer its question (adding a cell that does not answer it changes no Holm-
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
-from report_fixtures import section, settings_for, write_run
+from report_fixtures import section, write_run
+from test_crossval_report import write_fold_run
 from tl_lightning.report.crossval import comparisons, cv_methods
 from tl_lightning.report.groups import load_sweep
 from tl_lightning.report.noise import verdict
 from tl_lightning.report.write import write_report
 
-IMAGES = [(f"{'train' if k % 3 else 'val'}/{c}/{c}_{k}.jpg", c) for c in ("ants", "bees") for k in range(20)]
 EVEN = [[1, 1]] * 5  # wrong images per (split_seed, fold): 1 of 20 everywhere
 
 
@@ -21,22 +19,8 @@ def write_cv_method(root: Path, arch: str, strategy: str, wrong: list[list[int]]
     """The 10 runs of one method of a 5x2 cv; wrong[s][f]: images it gets wrong on fold f of split_seed s."""
     for split_seed, row in enumerate(wrong):
         for fold, count in enumerate(row):
-            rows = [item for k, item in enumerate(IMAGES) if (k + split_seed) % 2 == fold]
-            acc = 1 - count / len(rows)
             run_dir = root / f"{len(list(root.glob('*')))}_arch={arch},fold={fold},split={split_seed},s={strategy}"
-            settings = settings_for(arch, strategy, 0, folds=2, fold=fold, split_seed=split_seed)
-            metrics = {"arch": arch, "strategy": strategy, "seed": 0, "trainable_params": 10, "total_params": 20}
-            metrics |= {"wall_s": 1.0, "epochs": 1, "val_acc": [acc], "val_acc_best": acc, "best_epoch": 1}
-            metrics |= {"val_acc_last": acc, "settings": settings, "train_acc": [0.9], "data_root": str(data)}
-            run_dir.mkdir(parents=True)
-            (run_dir / "metrics.json").write_text(json.dumps(metrics))
-            for name in ("val_predictions.csv", "val_predictions_last.csv"):
-                with open(run_dir / name, "w", newline="") as f:
-                    writer = csv.writer(f)
-                    writer.writerow(["path", "true", "pred", "prob", "image", "folds", "fold", "split_seed"])
-                    for i, (image, true) in enumerate(rows):
-                        pred = ("bees" if true == "ants" else "ants") if i < count else true
-                        writer.writerow([f"/data/{image}", true, pred, "0.9", image, 2, fold, split_seed])
+            write_fold_run(run_dir, strategy, split_seed, fold, count, arch=arch, train_acc=[0.9], data_root=str(data))
 
 
 def _pair(tested, a: str, b: str):
