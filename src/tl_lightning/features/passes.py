@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,6 +42,14 @@ class StoreUse:
     read: int = 0  # activations (images) read from the store
     computed: int = 0  # activations computed by this run
     seconds: float = 0.0  # time in frozen passes, reading included
+    _networks: dict = field(default_factory=dict, repr=False)
+
+    def network(self, model: nn.Module, tap: str, image_size: int, frozen: FrozenPass) -> str:
+        """keys.network, probed once per run and cut (the train and val folders share it)."""
+        key = (id(model), tap, image_size, frozen.name)
+        if key not in self._networks:
+            self._networks[key] = keys.network(model, tap, image_size, frozen)
+        return self._networks[key]
 
     @property
     def hint_root(self) -> Path:
@@ -127,7 +135,7 @@ def _through_store(
     store = use.store
     images = keys.file_digests([path for path, _ in folder.samples])
     common = keys.digest(
-        keys.network(model, tap, image_size, frozen),
+        use.network(model, tap, image_size, frozen),
         keys.view(folder.view_of, image_size),
         frozen.name,
         keys.environment(device),
