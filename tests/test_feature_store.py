@@ -234,8 +234,7 @@ def test_two_jobs_that_need_one_pass_compute_it_once(tiny_data, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time, torch, torchvision
         from tl_lightning.data import ImageFolderDataModule
-        from tl_lightning.features import bf16_hint as hint
-from tl_lightning.features import passes
+        from tl_lightning.features import passes
         from tl_lightning.features.store import FeatureStore
         from tl_lightning.model.frozen_pass import FrozenPass
         real = passes.capture_inputs
