@@ -20,7 +20,7 @@ from omegaconf import open_dict
 from conftest import write_image_folder
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.features import bf16_hint as hint
-from tl_lightning.features import passes
+from tl_lightning.features import keys, passes
 from tl_lightning.features.passes import StoreUse, folder_views, frozen_pass, open_store
 from tl_lightning.features.store import MAGIC, FeatureStore
 from tl_lightning.model.frozen_pass import FrozenPass
@@ -305,3 +305,11 @@ def test_a_cpu_with_native_bf16_is_told_the_speed_up_measured_here_once(folder, 
     assert hint.bf16_hint(model(), "classifier", view, 64, hint.BF16, tmp_path) is None  # bf16 already
     monkeypatch.setattr(hint, "native_bf16", lambda: False)
     assert hint.bf16_hint(model(), "classifier", view, 64, FP32, tmp_path) is None
+
+
+def test_batchnorm_statistics_before_the_cut_are_part_of_the_key():
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v2(num_classes=2).eval()  # BatchNorm: 0-d num_batches_tracked buffers
+    before = keys.network(net, "classifier", 64, FP32)
+    net.features[1].conv[0][1].running_mean += 0.1
+    assert keys.network(net, "classifier", 64, FP32) != before

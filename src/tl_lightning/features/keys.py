@@ -106,7 +106,7 @@ def network(model: nn.Module, tap: str, image_size: int, frozen: FrozenPass) -> 
         h.update(json.dumps(about, default=str).encode())
         for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
             h.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode())
-            h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())  # 0-d too
     return h.hexdigest()
 
 
