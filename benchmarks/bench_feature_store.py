@@ -10,6 +10,7 @@ vector flags, the load average and both commits.
         --weights ../shared/weights --out benchmarks/results/feature_store.jsonl \\
         cv       # 5x2 cv of VGG16 extractor, 10 epochs (target: >= 3x, identical predictions)
     ... seeds    # VGG16 and MobileNetV2 x extractor and mixed x seeds 0-2, 25 epochs (target: >= 1.5x)
+    ... seeds-extractor  # the extractor half of `seeds`
     ... startup  # `python -m tl_lightning --help` and a run's time to its first training batch
 """
 
@@ -30,6 +31,7 @@ SWEEPS = {
     "cv": ["arch=vgg16", "strategy=extractor", "trainer.max_epochs=10", "data.folds=2", "data.fold=0,1",
            "data.split_seed=0,1,2,3,4"],
     "seeds": ["arch=vgg16,mobilenet_v2", "strategy=extractor,mixed", "seed=0,1,2", "trainer.max_epochs=25"],
+    "seeds-extractor": ["arch=vgg16,mobilenet_v2", "strategy=extractor", "seed=0,1,2", "trainer.max_epochs=25"],
 }  # fmt: skip
 
 
@@ -130,7 +132,7 @@ def startup(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("bench", choices=["cv", "seeds", "startup"])
+    ap.add_argument("bench", choices=[*SWEEPS, "startup"])
     ap.add_argument("--base", type=Path, required=True, help="src/ of today's main (a worktree)")
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--weights", type=Path, required=True)
