@@ -108,6 +108,13 @@ def test_the_checker_sees_a_wrong_way_import(tmp_path):
     assert imports(bad, set(modules())) == [("tl_lightning.run.train", True), ("tl_lightning.model", False)]
 
 
+def test_the_command_line_answers_help_without_torch():
+    # `python -m tl_lightning --help` and refused overrides: seconds, not the ~6 s of importing Lightning.
+    code = "import sys, tl_lightning.run.cli\nprint(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_report_renders_without_torch():
     code = (
         "import sys, tl_lightning.report, tl_lightning.report.__main__\n"

@@ -153,7 +153,10 @@ def test_an_unreadable_metrics_json_is_named_on_resume(make_cfg):
     cfg = make_cfg("alexnet", "extractor")
     train(cfg)
     (Path(cfg.paths.output_dir) / "metrics.json").write_text('{"epochs": 1, "val_a')  # cut short
-    with pytest.raises(CheckpointError, match=r"metrics.json cannot be read .* delete it to let resume=true continue"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"metrics.json cannot be used \(metrics.json unreadable: .* delete it to let resume=true continue",
+    ):
         train(make_cfg("alexnet", "extractor", "resume=true"))
 
 

@@ -12,6 +12,7 @@ from conftest import TEST_SIZE
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.decoded import DecodedImages
 from tl_lightning.data.transforms import eval_transform
+from tl_lightning.model.frozen_pass import FrozenPass
 from tl_lightning.model.module import TransferLearningModule
 from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
 
@@ -107,12 +108,15 @@ def test_cached_runs_checkpoint_only_the_network(make_cfg):
 def test_cache_pass_runs_in_the_training_precision(tiny_data):
     """Under bf16-mixed the cached activations are the bf16 ones the uncached run computes."""
     bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731  (what bf16-mixed runs under)
+    in_trainer = FrozenPass("trainer precision (bf16-mixed)", "cpu", fallback=bf16)  # frozen_pass=auto's choice
     torch.manual_seed(0)
     module = TransferLearningModule("vgg16", ["ants", "bees"], unfreeze=3, image_size=32).eval()
     images = datamodule(tiny_data, 32)
     cut = find_cut(module.model, module.spec, module.plan)
     cpu = torch.device("cpu")
-    cached = build_cached_datamodule(module.model, cut, images, views=None, batch_size=5, device=cpu, precision=bf16)
+    cached = build_cached_datamodule(
+        module.model, cut, images, views=None, batch_size=5, device=cpu, precision=in_trainer
+    )
     fp32_cache = build_cached_datamodule(module.model, cut, images, views=None, batch_size=5, device=cpu)
     with torch.no_grad(), bf16():
         plain = torch.cat([module(x) for x, _ in DataLoader(images.val_set, batch_size=3)])

@@ -161,11 +161,10 @@ def test_report_lists_jobs_that_never_started_and_writes_figures(tmp_path):
 def test_report_cli_and_an_empty_sweep(tmp_path, capsys):
     assert report_main([str(tmp_path / "absent")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    (tmp_path / "empty").mkdir()
-    assert report_main([str(tmp_path / "empty")]) == 0
-    report = (tmp_path / "empty" / "report.md").read_text()
-    assert "0 finished runs" in report
-    assert "No run finished" in report
+    (tmp_path / "empty").mkdir()  # e.g. a data folder given by mistake: nothing is written into it
+    assert report_main([str(tmp_path / "empty")]) == 2
+    assert "holds no run folders, so no report was written" in capsys.readouterr().err
+    assert list((tmp_path / "empty").iterdir()) == []
 
 
 def test_sweep_callback_writes_the_report_and_survives_its_failure(tmp_path, monkeypatch, caplog):

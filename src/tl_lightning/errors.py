@@ -11,3 +11,7 @@ BAD_INPUT_EXIT = 2  # the exit status of a run or tool refused for bad input
 
 class UserError(Exception):
     """Bad input; the message names the setting or file at fault and how to fix it."""
+
+
+class ConfigError(UserError, ValueError):
+    """Settings that cannot work; nothing has run yet."""

@@ -12,7 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.run import failures, hint
+from tl_lightning.run import failures, hint, sweep_jobs
 from tl_lightning.run.overrides import check_command_line
 from tl_lightning.run.schema import register_schema
 
@@ -28,6 +28,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 def main() -> None:
     """`python -m tl_lightning` / `tl-lightning`: bad input ends as one message and exit status 2."""
     register_schema()
+    sweep_jobs.register_resolver()  # ${tl_sweep_jobs:} of hydra/launcher=joblib_gpus, before Hydra composes
     failures.main_with_clean_errors(_checked_main)
 
 

@@ -17,7 +17,7 @@ from tl_lightning.data.download import DEFAULT_ROOT, ensure_dataset
 from tl_lightning.data.folds import fold_problems
 from tl_lightning.data.layout import DatasetError
 from tl_lightning.data.scan import ON_BAD_IMAGE
-from tl_lightning.errors import UserError
+from tl_lightning.errors import ConfigError, UserError
 from tl_lightning.model.archs import ARCHS, build_backbone, get_spec, with_head
 from tl_lightning.model.freezing import apply_freeze
 from tl_lightning.model.frozen_pass import CHOICES as FROZEN_PASSES
@@ -26,10 +26,6 @@ from tl_lightning.model.weights import MISSING_WEIGHTS, check_compatible, lacks_
 from tl_lightning.run.prepare import ways_out
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(UserError, ValueError):
-    """Settings that cannot work; nothing has run yet."""
 
 
 def check_config(cfg: DictConfig) -> None:

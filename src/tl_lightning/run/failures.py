@@ -24,9 +24,8 @@ from omegaconf.errors import OmegaConfBaseException
 from tl_lightning.errors import BAD_INPUT_EXIT, UserError
 from tl_lightning.run import event_files, hint
 from tl_lightning.run.atomic import atomic_write
-from tl_lightning.run.folder_guard import remove_created, undo_run_start
+from tl_lightning.run.folder_guard import OtherRunsFolder, remove_created, undo_run_start
 from tl_lightning.run.lock import RunFolderBusyError, run_folder_lock
-from tl_lightning.run.one_experiment import OtherRunsFolder
 
 log = logging.getLogger(__name__)
 FAILURE_FILE = "failure.txt"

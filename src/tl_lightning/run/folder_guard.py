@@ -28,6 +28,10 @@ from tl_lightning.run.lock import LOCK_NAME, RunFolderBusyError, busy_message, i
 _MAX_RECORD_BYTES = 1 << 20
 
 
+class OtherRunsFolder(UserError):
+    """The run folder holds another experiment's results; nothing of it was changed (run/one_experiment.py)."""
+
+
 @dataclass(frozen=True)
 class FolderState:
     existed: bool

@@ -10,7 +10,6 @@ number collides. At the assignment's batch 4 one run leaves a GPU nearly idle, h
 from __future__ import annotations
 
 import fcntl
-import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,36 +18,13 @@ from pathlib import Path
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, open_dict
 
+from tl_lightning.errors import ConfigError
 from tl_lightning.files import open_lock
-from tl_lightning.run.config import ConfigError
+from tl_lightning.run.sweep_jobs import check_jobs_per_gpu
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "tl_lightning-gpus"
-
-
-def sweep_jobs(per_device: int) -> int:
-    """Concurrent jobs for hydra/launcher=joblib_gpus: devices x jobs_per_gpu.
-
-    Devices: $TL_NUM_GPUS when set (e.g. to use fewer GPUs than the machine has), else the visible CUDA
-    devices, else 1 (the CPU, for CPU sweeps run side by side).
-    """
-    per_device = check_jobs_per_gpu(per_device)
-    env = os.environ.get("TL_NUM_GPUS")
-    if env and not (env.isdigit() and int(env) > 0):
-        raise ConfigError(f"TL_NUM_GPUS={env!r} must be a number of GPUs >= 1, or unset to count the visible GPUs.")
-    devices = int(env) if env else torch.cuda.device_count() or 1
-    return devices * per_device
-
-
-# conf/hydra/launcher/joblib_gpus.yaml: n_jobs: ${tl_sweep_jobs:${jobs_per_gpu}}
-OmegaConf.register_new_resolver("tl_sweep_jobs", sweep_jobs, replace=True)
-
-
-def check_jobs_per_gpu(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"jobs_per_gpu={value!r} must be an integer >= 1 (runs sharing one GPU at a time).")
-    return value
 
 
 @contextmanager

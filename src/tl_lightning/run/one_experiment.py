@@ -20,11 +20,8 @@ from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
 from tl_lightning.report.belongs import config_mismatch
 from tl_lightning.report.read import BadRun, read_metrics
 from tl_lightning.run import folder_guard, resume, settings
+from tl_lightning.run.folder_guard import OtherRunsFolder
 from tl_lightning.run.lock import is_launcher
-
-
-class OtherRunsFolder(UserError):
-    """The run folder holds another experiment's results; nothing of it was changed."""
 
 
 def refuse_other_results(cfg: DictConfig, out: Path) -> None:
