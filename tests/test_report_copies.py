@@ -6,7 +6,8 @@ import csv
 import json
 
 from report_fixtures import N_VAL, first_bees, section, val_rows, write_run
-from test_report_families import EVEN, IMAGES, write_cv_method
+from test_crossval_report import IMAGES
+from test_report_families import EVEN, write_cv_method
 from tl_lightning.report.write import write_report
 
 
