@@ -144,7 +144,8 @@ def main() -> None:
     ap.add_argument("--override", nargs="*", default=[], help="more overrides for both sides")
     args = ap.parse_args()
     row = startup(args) if args.bench == "startup" else compare(args.bench, args)
-    print(json.dumps({k: v for k, v in row.items() if k not in ("today", "cold", "warm")}), flush=True)
+    runs = ("today", "cold", "warm") if args.bench != "startup" else ()  # per-job rows: only in --out
+    print(json.dumps({k: v for k, v in row.items() if k not in runs}), flush=True)
     if args.out:
         with open(args.out, "a") as f:
             f.write(json.dumps(row) + "\n")
