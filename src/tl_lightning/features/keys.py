@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import platform
 from contextlib import suppress
 from pathlib import Path
 
@@ -70,8 +71,6 @@ def cpu_model() -> str:
             key, _, value = line.partition(":")
             if key.strip() == "model name":
                 return value.strip()
-    import platform
-
     return platform.processor() or platform.machine()
 
 

@@ -111,12 +111,11 @@ def frozen_pass(
 ) -> torch.Tensor:
     """The input of module `tap` for every image of `folder`, in its order (fp32 NCHW, on the CPU)."""
     start = time.perf_counter()
-    batches = [range(i, min(i + batch_size, len(folder))) for i in range(0, len(folder), batch_size)]
     if use.store is None:
         x = _compute(model, tap, folder, batch_size, num_workers, device, frozen)
         use.computed += len(folder)
     else:
-        x = _through_store(model, tap, folder, image_size, batches, num_workers, device, frozen, use)
+        x = _through_store(model, tap, folder, image_size, batch_size, num_workers, device, frozen, use)
     use.seconds += time.perf_counter() - start
     return x
 
@@ -126,13 +125,14 @@ def _through_store(
     tap: str,
     folder: FolderView,
     image_size: int,
-    batches: list[range],
+    batch_size: int,
     num_workers: int,
     device: torch.device,
     frozen: FrozenPass,
     use: StoreUse,
 ) -> torch.Tensor:
     store = use.store
+    batches = [range(i, min(i + batch_size, len(folder))) for i in range(0, len(folder), batch_size)]
     images = keys.file_digests([path for path, _ in folder.samples])
     common = keys.digest(
         use.network(model, tap, image_size, frozen),
@@ -151,7 +151,7 @@ def _through_store(
             if missing:
                 # Only the last batch can be short, so the missing batches re-form exactly in one loader.
                 rows = [i for j in missing for i in batches[j]]
-                x = _compute(model, tap, Subset(folder, rows), len(batches[0]), num_workers, device, frozen)
+                x = _compute(model, tap, Subset(folder, rows), batch_size, num_workers, device, frozen)
                 for j, part in zip(missing, x.split([len(batches[j]) for j in missing]), strict=True):
                     found[names[j]] = part
                     store.write(names[j], part)
