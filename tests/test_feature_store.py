@@ -7,15 +7,17 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from conftest import write_image_folder
 from tl_lightning.data import ImageFolderDataModule
@@ -26,6 +28,7 @@ from tl_lightning.features.store import MAGIC, FeatureStore
 from tl_lightning.model.frozen_pass import FrozenPass
 from tl_lightning.run.train import train
 from tl_lightning.tools.cache import main as cache_main
+from tl_lightning.tools.evaluate import main as evaluate_main
 
 VOLATILE = ("wall_s", "best_checkpoint", "overrides", "feature_store")
 FP32 = FrozenPass("fp32", "cpu")
@@ -313,3 +316,41 @@ def test_batchnorm_statistics_before_the_cut_are_part_of_the_key():
     before = keys.network(net, "classifier", 64, FP32)
     net.features[1].conv[0][1].running_mean += 0.1
     assert keys.network(net, "classifier", 64, FP32) != before
+
+
+def test_evaluate_reads_its_runs_frozen_pass_and_gives_the_runs_numbers(make_cfg, store_dir, weights_file, capsys):
+    cfg = make_cfg("alexnet", "mixed", "trainer.max_epochs=2", "data.batch_size=3", f"arch.weights={weights_file}")
+    train(cfg)
+    out = Path(cfg.paths.output_dir)
+    (out / ".hydra").mkdir()
+    OmegaConf.save(cfg, out / ".hydra" / "config.yaml")  # as Hydra leaves it beside every run
+    ckpt, table = out / "checkpoints" / "last.ckpt", out.parent / "evaluated.csv"
+    assert evaluate_main([f"ckpt={ckpt}", f"data={cfg.data.root}/val", f"out={table}"]) == 0
+    err = capsys.readouterr().err
+    assert "Frozen pass: 8 activations read, 0 computed" in err, err[-600:]
+    assert table.read_bytes() == (out / "val_predictions_last.csv").read_bytes()
+    # A folder the run never saw is computed once, stored, and then read.
+    other = out.parent / "other"
+    shutil.copytree(Path(cfg.data.root) / "val", other)
+    (other / "ants" / "ants_0.jpg").unlink()
+    for expected in ("0 activations read, 7 computed", "7 activations read, 0 computed"):
+        assert evaluate_main([f"ckpt={ckpt}", f"data={other}"]) == 0
+        assert expected in capsys.readouterr().err
+
+
+def test_temp_files_of_a_killed_writer_go_after_a_day_and_nothing_else(folder, tmp_path):
+    _, view = folder
+    store = FeatureStore(tmp_path / "store", 2**30)
+    pass_over(model(), view, StoreUse(store))
+    entry = entries(store.root)[0]
+    day_old = time.time() - 25 * 3600
+    stale, empty, live, foreign = (entry.parent / f".{entry.name}.{tag}.tmp" for tag in ("a1", "b2", "c3", "d4"))
+    stale.write_bytes(MAGIC + b'{"key": "half wri')
+    empty.write_bytes(b"")
+    live.write_bytes(MAGIC)  # a writer that is still at work
+    foreign.write_text("not the store's")
+    for path in (stale, empty, foreign):
+        os.utime(path, (day_old, day_old))
+    store.clear()
+    assert not stale.exists() and not empty.exists()
+    assert live.exists() and foreign.read_text() == "not the store's"

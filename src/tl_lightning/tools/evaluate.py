@@ -8,7 +8,7 @@ arguments (key=value):
               subfolders may hold only some of the checkpoint's classes
   out         also write path,true,pred,prob per image to this CSV (default: none)
   device      cpu (default), cuda, cuda:1 or auto
-  batch_size  images per forward pass (default 16)
+  batch_size  images per forward pass (default 16; a run's frozen part goes in its own cache batches)
 
 examples:
   python -m tl_lightning.evaluate ckpt=outputs/runs/.../checkpoints/best.ckpt data=hymenoptera_data/val
@@ -17,6 +17,8 @@ examples:
 Prints the accuracy (correct / images), the confusion matrix (rows: true class, columns: predicted) and each
 class's accuracy. Images are read and classified exactly as `predict` does (the checkpoint alone gives the
 classes and the preprocessing). Files that do not decode are listed on stderr, and the exit status is then 1.
+A checkpoint in its run folder has its frozen part computed as its run did and read from the feature store
+(tools/stored_pass.py), so the run's own val folder gives the run's recorded predictions without a frozen pass.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tl_lightning.data.scan import walk_files
+from tl_lightning.features.passes import store_line
 from tl_lightning.model.checkpoint import load_module
 from tl_lightning.tools.cli import UsageError, device, existing_file, output_file, positive_int, run_tool, write_csv
 from tl_lightning.tools.predict import _listing, emit, list_images, predict
+from tl_lightning.tools.stored_pass import stored_predict
 
 
 @dataclass
@@ -97,7 +101,13 @@ def _run(args: EvaluateArgs) -> int:
     labelled, bad = labelled_images(Path(args.data).expanduser(), classes)
     # Checked before the evaluation, against every file it reads: out=x.ckpt must not become a CSV.
     out = output_file("out", args.out, [ckpt, *(image for image, _ in labelled), *bad]) if args.out else None
-    rows = predict(module, [image for image, _ in labelled], batch_size)
+    paths = [image for image, _ in labelled]
+    stored = stored_predict(module, paths, ckpt, Path(args.data).expanduser())
+    if stored is not None:
+        rows, use = stored
+        print(store_line(use), file=sys.stderr)
+    else:
+        rows = predict(module, paths, batch_size)
     truths = [true for _, true in labelled]
     counts = confusion([(t, r[1]) for t, r in zip(truths, rows, strict=True)], classes)
     emit("\n".join(report_lines(counts, classes, args.data)))  # a class name that is not UTF-8 prints as \xNN
