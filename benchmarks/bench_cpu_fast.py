@@ -43,7 +43,7 @@ def passes(args: argparse.Namespace) -> None:
 
     from tl_lightning.model import TransferLearningModule
     from tl_lightning.model.frozen_pass import choose
-    from tl_lightning.run.feature_cache import capture_inputs, find_cut
+    from tl_lightning.run.inputs.feature_cache import capture_inputs, find_cut
 
     torch.manual_seed(0)
     cpu = torch.device("cpu")
@@ -88,7 +88,7 @@ def steps(args: argparse.Namespace) -> None:
     from torch.utils.data import DataLoader, TensorDataset
 
     from tl_lightning.model import TransferLearningModule
-    from tl_lightning.run.feature_cache import capture_inputs, find_cut
+    from tl_lightning.run.inputs.feature_cache import capture_inputs, find_cut
 
     threads = torch.get_num_threads()
     for net in args.nets.split(","):

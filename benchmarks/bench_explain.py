@@ -44,7 +44,7 @@ def one_run(arch: str, strategy: str, explain: bool, args: argparse.Namespace, f
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     metrics = json.loads((out / "metrics.json").read_text())
-    # The explanation's own time, from its log line (run/explain.py): independent of the load between runs.
+    # The explanation's own time, from its log line (run/outputs/explain.py): independent of the load between runs.
     timed = re.search(r"explain: features.png, saliency.png and feature_space in ([0-9.]+) s", _log(out))
     return {
         "process_s": round(elapsed, 2),

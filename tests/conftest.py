@@ -15,7 +15,7 @@ from PIL import Image
 
 from tl_lightning.conf import CONF_DIR
 from tl_lightning.data.download import content_digest
-from tl_lightning.run.schema import register_schema
+from tl_lightning.run.config.schema import register_schema
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REAL_DATA = SHARED / "data" / "hymenoptera_data"

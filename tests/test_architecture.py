@@ -24,6 +24,10 @@ ALLOWED = {
     "run": {"data", "model", "features", "report"},
 }
 MAX_LINES = 250
+# run/'s rooms (subpackages), in import order: a room imports only rooms before it, never the top of run/
+# (cli, train, sweep), which may import every room.
+ROOMS = ["launch", "folder", "recovery", "inputs", "config", "outputs", "observe"]
+MAX_TOP_MODULES = 8  # modules directly in run/: a reader finds the entry points there at once
 # Late imports allowed, each with its reason: the command line answers --help and bad input before Lightning loads.
 LATE = {("tl_lightning.run.cli", "tl_lightning.run.train")}
 
@@ -127,3 +131,30 @@ def test_report_renders_without_torch():
 def test_files_stay_small():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert not long, f"files over {MAX_LINES} lines (one idea per file): {long}"
+
+
+def room(module: str) -> str | None:
+    """run/'s room of a module (None: not in a room)."""
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["tl_lightning", "run"] else None
+
+
+def test_run_rooms_import_only_the_rooms_before_them():
+    mods = modules()
+    wrong = []
+    for name, path in mods.items():
+        if (mine := room(name)) is None:
+            continue
+        for target, _ in imports(path, set(mods)):
+            theirs = room(target)
+            if target.startswith("tl_lightning.run") and theirs is None:
+                wrong.append(f"{name} ({mine}) imports {target}, the top of run/")
+            elif theirs not in (None, mine) and ROOMS.index(theirs) > ROOMS.index(mine):
+                wrong.append(f"{name} ({mine}) imports {target} ({theirs}), a room after it")
+    assert not wrong, "\n".join(wrong)
+    assert {p.name for p in (PACKAGE / "run").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(ROOMS)
+
+
+def test_run_keeps_few_modules_at_the_top():
+    top = sorted(p.name for p in (PACKAGE / "run").glob("*.py"))
+    assert len(top) <= MAX_TOP_MODULES, top

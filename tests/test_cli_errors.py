@@ -12,8 +12,8 @@ from hydra.errors import InstantiationException
 
 from tl_lightning.errors import UserError
 from tl_lightning.model.weights import WeightsError
-from tl_lightning.run import prepare
-from tl_lightning.run.failures import user_message
+from tl_lightning.run.folder.failures import user_message
+from tl_lightning.run.inputs import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from conftest import compose_cfg
-from tl_lightning.run.epochs import epoch_line, run_summary_line
-from tl_lightning.run.show_config import config_lines, default_config
+from tl_lightning.run.config.show_config import config_lines, default_config
+from tl_lightning.run.observe.epochs import epoch_line, run_summary_line
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -109,7 +109,7 @@ def test_ddp_in_a_local_multirun_is_refused_naming_the_setting(make_cfg, monkeyp
 
     from hydra.types import RunMode
 
-    import tl_lightning.run.ddp as ddp
+    import tl_lightning.run.launch.ddp as ddp
 
     class MultirunHydra:
         initialized = staticmethod(lambda: True)

@@ -13,8 +13,8 @@ from conftest import compose_cfg
 from tl_lightning.model.archs import get_spec, layer_groups
 from tl_lightning.model.discover import UnsupportedArchError, discover_spec
 from tl_lightning.model.module import TransferLearningModule
-from tl_lightning.run.config import check_config, resolve_image_size
-from tl_lightning.run.feature_cache import find_cut
+from tl_lightning.run.config.checks import check_config, resolve_image_size
+from tl_lightning.run.inputs.feature_cache import find_cut
 from tl_lightning.run.train import train
 
 

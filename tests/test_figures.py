@@ -11,7 +11,7 @@ from PIL import Image
 from tl_lightning.report import plots
 from tl_lightning.report.groups import Cell
 from tl_lightning.report.runs import Run
-from tl_lightning.run import artifacts
+from tl_lightning.run.outputs import artifacts
 
 HISTORY = {"train_loss": [0.7, 0.5], "val_loss": [0.6, 0.45], "train_acc": [0.5, 0.7], "val_acc": [0.6, 0.8]}
 

@@ -17,8 +17,8 @@ from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.data.folds import assign_folds
 from tl_lightning.data.layout import DatasetError
 from tl_lightning.data.scan import check_dataset
-from tl_lightning.run.config import ConfigError, check_config
-from tl_lightning.run.settings import differences, run_settings
+from tl_lightning.run.config.checks import ConfigError, check_config
+from tl_lightning.run.recovery.settings import differences, run_settings
 from tl_lightning.run.train import train
 
 

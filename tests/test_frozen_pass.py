@@ -14,8 +14,8 @@ from tl_lightning.errors import UserError
 from tl_lightning.model import TransferLearningModule, frozen_pass
 from tl_lightning.model.frozen_pass import choose, cpu_flags
 from tl_lightning.report.summary import write_summary
-from tl_lightning.run.config import check_config
-from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
+from tl_lightning.run.config.checks import check_config
+from tl_lightning.run.inputs.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.train import train
 
 CPU = torch.device("cpu")

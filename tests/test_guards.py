@@ -11,8 +11,8 @@ from hydra.errors import MissingConfigException
 
 from conftest import compose_cfg, write_image_folder
 from tl_lightning.model.module import TransferLearningModule
-from tl_lightning.run.config import check_config
-from tl_lightning.run.finite_loss import NonFiniteLossError
+from tl_lightning.run.config.checks import check_config
+from tl_lightning.run.recovery.finite_loss import NonFiniteLossError
 from tl_lightning.run.train import train
 
 CONFIG_ERRORS = [

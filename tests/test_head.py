@@ -10,9 +10,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from tl_lightning.model.archs import ARCHS, build_backbone, with_head
 from tl_lightning.model.module import TransferLearningModule
 from tl_lightning.model.weights import WeightsError
-from tl_lightning.run.config import ConfigError, check_config
-from tl_lightning.run.feature_cache import find_cut
-from tl_lightning.run.provenance import head_info
+from tl_lightning.run.config.checks import ConfigError, check_config
+from tl_lightning.run.inputs.feature_cache import find_cut
+from tl_lightning.run.outputs.provenance import head_info
 
 CLASSES = ["ants", "bees"]
 

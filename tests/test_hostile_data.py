@@ -17,7 +17,7 @@ from conftest import write_image_folder
 from tl_lightning.data.decoded import DecodedImages
 from tl_lightning.data.layout import DatasetError
 from tl_lightning.data.scan import BadImagesError, check_dataset
-from tl_lightning.run.config import ConfigError
+from tl_lightning.run.config.checks import ConfigError
 from tl_lightning.run.train import train
 
 

@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from conftest import write_image_folder
+from tl_lightning.files import OutputFolderError, atomic_write
 from tl_lightning.model.checkpoint import CheckpointError
-from tl_lightning.run import artifacts
-from tl_lightning.run.atomic import OutputFolderError, atomic_write
-from tl_lightning.run.config import ConfigError
+from tl_lightning.run.config.checks import ConfigError
+from tl_lightning.run.outputs import artifacts
 from tl_lightning.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import torch
 from conftest import write_image_folder
 from test_resume import cli_overrides, launch
 from tl_lightning.model.checkpoint import CheckpointError
-from tl_lightning.run.lock import RunFolderBusyError, run_folder_lock
+from tl_lightning.run.folder.lock import RunFolderBusyError, run_folder_lock
 from tl_lightning.run.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ SAVE_CHECKPOINTS = """
 import os, resource, signal, sys, threading, time, torch
 from hydra.utils import instantiate
 from conftest import compose_cfg
-from tl_lightning.run.inputs import trainer_conf
+from tl_lightning.run.inputs.choose import trainer_conf
 path, how = sys.argv[1], sys.argv[3]
 io = instantiate(trainer_conf(compose_cfg(["trainer=cpu"], sys.argv[2]))).strategy.checkpoint_io
 io.save_checkpoint({"x": torch.zeros(10)}, path)
@@ -161,7 +161,7 @@ def test_an_unreadable_metrics_json_is_named_on_resume(make_cfg):
 
 
 def test_a_run_killed_with_sigkill_leaves_no_stale_lock(tmp_path):
-    code = "import sys, time; from pathlib import Path; from tl_lightning.run.lock import run_folder_lock\n"
+    code = "import sys, time; from pathlib import Path; from tl_lightning.run.folder.lock import run_folder_lock\n"
     code += "with run_folder_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)\n"
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True)

@@ -19,8 +19,8 @@ from conftest import write_image_folder
 from test_resume import cli_overrides
 from test_sweep import tiny_sweep
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.run.prepare import InputsError, prepare_sweep
-from tl_lightning.run.schema import register_schema
+from tl_lightning.run.config.schema import register_schema
+from tl_lightning.run.inputs.prepare import InputsError, prepare_sweep
 
 SRC = Path(tl_lightning.__file__).resolve().parents[1]  # the source under test, also in the subprocesses
 TESTS = Path(__file__).resolve().parent

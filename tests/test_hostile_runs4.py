@@ -18,9 +18,9 @@ from tensorboard.compat.tensorflow_stub.io.gfile import LocalFileSystem
 import tl_lightning
 from tl_lightning.errors import BAD_INPUT_EXIT
 from tl_lightning.report.plots import confusion_figure
-from tl_lightning.run import failures
-from tl_lightning.run.projector import write_embedding
-from tl_lightning.run.tensorboard import RunTensorBoardLogger
+from tl_lightning.run.folder import failures
+from tl_lightning.run.observe.tensorboard import RunTensorBoardLogger
+from tl_lightning.run.outputs.projector import write_embedding
 from tl_lightning.run.train import train
 
 NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
@@ -90,7 +90,7 @@ def test_a_full_disk_at_tensorboards_last_flush_is_one_line_and_the_run_resumes(
     assert "error: Cannot write to the disk: the disk is full (No space left on device); free space, then " in err
     assert "continue the run with: python -m tl_lightning" in err and "resume=true" in err
     assert "Traceback" not in err and not (out / "metrics.json").exists()
-    from tl_lightning.run import event_files  # here: the module is new, and main runs the other tests too
+    from tl_lightning.run.folder import event_files  # here: the module is new, and main runs the other tests too
 
     events = sorted(out.glob("events.out.tfevents.*"))
     assert all(event_files.whole_records_size(p) == p.stat().st_size for p in events)  # no record cut short

@@ -14,7 +14,7 @@ from tl_lightning.data.decoded import DecodedImages
 from tl_lightning.data.transforms import eval_transform
 from tl_lightning.model.frozen_pass import FrozenPass
 from tl_lightning.model.module import TransferLearningModule
-from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
+from tl_lightning.run.inputs.feature_cache import build_cached_datamodule, find_cut
 
 
 def datamodule(root, size: int, decode_once: bool = True) -> ImageFolderDataModule:

@@ -1,4 +1,4 @@
-"""Jobs of a sweep that run side by side take their share of the CPUs (tl_lightning.run.job_share)."""
+"""Jobs of a sweep that run side by side take their share of the CPUs (tl_lightning.run.launch.job_share)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hydra.types import RunMode
 from omegaconf import open_dict
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.run import job_share
+from tl_lightning.run.launch import job_share
 
 
 @pytest.fixture

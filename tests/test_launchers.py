@@ -23,8 +23,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.run import gpu_slots
-from tl_lightning.run.gpu_slots import claim
+from tl_lightning.run.launch import gpu_slots
+from tl_lightning.run.launch.gpu_slots import claim
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

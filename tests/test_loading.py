@@ -11,7 +11,7 @@ import torch
 from tl_lightning.model.archs import build_backbone
 from tl_lightning.model.checkpoint import CheckpointError, load_module
 from tl_lightning.model.loading import UnreadableFileError, UnsafeFileError, load_tensors
-from tl_lightning.run.config import ConfigError
+from tl_lightning.run.config.checks import ConfigError
 from tl_lightning.run.train import train
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from tl_lightning.data.download import download_lock
 from tl_lightning.errors import UserError
-from tl_lightning.run.gpu_slots import claim
-from tl_lightning.run.lock import LOCK_NAME, run_folder_lock
+from tl_lightning.run.folder.lock import LOCK_NAME, run_folder_lock
+from tl_lightning.run.launch.gpu_slots import claim
 
 
 @pytest.fixture

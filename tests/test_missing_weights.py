@@ -11,8 +11,8 @@ import torchvision
 from omegaconf import OmegaConf
 
 from tl_lightning.report.runs import Run
-from tl_lightning.run.config import ConfigError
-from tl_lightning.run.prepare import InputsError, prepare_sweep
+from tl_lightning.run.config.checks import ConfigError
+from tl_lightning.run.inputs.prepare import InputsError, prepare_sweep
 from tl_lightning.run.train import train
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tl_lightning.run.config import ConfigError, check_config
+from tl_lightning.run.config.checks import ConfigError, check_config
 
 REPO = Path(__file__).resolve().parents[1]
 

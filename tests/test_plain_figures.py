@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 import tl_lightning
 from conftest import TEST_SIZE, compose_cfg
 from tl_lightning.report.__main__ import main as report_main
-from tl_lightning.run import artifacts
+from tl_lightning.run.outputs import artifacts
 from tl_lightning.run.train import train
 
 MATH_NAMES = {"ants": "$\\frac$", "bees": "b$^^$"}

@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.run.schema import register_schema
+from tl_lightning.run.config.schema import register_schema
 from tl_lightning.run.train import train
 
 

@@ -12,7 +12,7 @@ import torch
 from tensorboard.plugins.projector.projector_plugin import _read_tensor_tsv_file
 
 from conftest import compose_cfg, write_image_folder
-from tl_lightning.run.projector import write_embedding
+from tl_lightning.run.outputs.projector import write_embedding
 from tl_lightning.run.train import train
 
 

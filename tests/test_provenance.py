@@ -11,8 +11,8 @@ import torch
 
 from tl_lightning.data import ImageFolderDataModule
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run.config import ConfigError, check_config
-from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
+from tl_lightning.run.config.checks import ConfigError, check_config
+from tl_lightning.run.inputs.feature_cache import build_cached_datamodule, find_cut
 from tl_lightning.run.train import train
 
 SETTINGS = [

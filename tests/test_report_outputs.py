@@ -20,7 +20,7 @@ from report_fixtures import write_run
 from tl_lightning.report.__main__ import main as report_main
 from tl_lightning.report.groups import load_sweep
 from tl_lightning.report.read import read_predictions
-from tl_lightning.run import artifacts
+from tl_lightning.run.outputs import artifacts
 from tl_lightning.spreadsheet import TRIGGERS, guard, unguard
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tl_lightning.run import ranks, slurm, slurm_wait
-from tl_lightning.run.lock import run_folder_lock
+from tl_lightning.run.folder.lock import run_folder_lock
+from tl_lightning.run.launch import ranks, slurm, slurm_wait
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = {"timeout_min": 120, "signal_delay_s": None, "max_num_timeout": 3, "partition": None}

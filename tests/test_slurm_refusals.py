@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import tl_lightning
-from tl_lightning.run import slurm, slurm_wait
+from tl_lightning.run.launch import slurm, slurm_wait
 
 SRC = Path(tl_lightning.__file__).resolve().parents[1]  # the sources under test (PYTHONPATH), also in the sweep
 

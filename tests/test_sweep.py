@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from conftest import TEST_SIZE
-from tl_lightning.run.sweep_progress import duration, progress_line, sweep_size
+from tl_lightning.run.observe.sweep_progress import duration, progress_line, sweep_size
 
 
 def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 from tl_lightning.errors import UserError
 from tl_lightning.report.summary import write_summary
-from tl_lightning.run import mlflow_logger
+from tl_lightning.run.observe import mlflow_logger
 from tl_lightning.run.train import train
 from tl_lightning.tools import evaluate
 

@@ -11,7 +11,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from tl_lightning.run import artifacts, tensorboard
+from tl_lightning.run.observe import tensorboard
+from tl_lightning.run.outputs import artifacts
 from tl_lightning.run.train import train
 
 RUN_SETTINGS = {"arch", "strategy", "unfreeze", "init_weights", "input", "user_tags"}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from tl_lightning.run.overrides import OverrideError, check_command_line
-from tl_lightning.run.schema import register_schema
+from tl_lightning.run.config.overrides import OverrideError, check_command_line
+from tl_lightning.run.config.schema import register_schema
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,9 +1,9 @@
 """`hydra/launcher=slurm`: submitit's SLURM launcher, made to finish every sweep it starts.
 
 Differences from hydra_submitit_launcher's SlurmLauncher (same settings, same job arrays):
-- null resources follow the run (tl_lightning.run.slurm.job_resources): trainer=cpu asks for no GPU;
+- null resources follow the run (tl_lightning.run.launch.slurm.job_resources): trainer=cpu asks for no GPU;
 - a submission sbatch refuses is one `error:` line naming the setting (exit 2), not a traceback;
-- the wait ends for every job (tl_lightning.run.slurm_wait): a job SLURM cancelled, timed out, killed for memory
+- the wait ends for every job (tl_lightning.run.launch.slurm_wait): a job SLURM cancelled, timed out, killed for memory
   or lost with its node, or one pending for a reason that never clears, becomes a failed run with SLURM's
   reason in its failure.txt, so the sweep still writes its summary and report and exits 1;
 - a job SLURM starts again (requeue after the time limit, pre-emption) resumes from its last.ckpt.
@@ -26,8 +26,9 @@ from hydra.core.utils import JobReturn, JobStatus, _save_config, filter_override
 from omegaconf import OmegaConf, open_dict
 
 from tl_lightning.errors import UserError
-from tl_lightning.run import folder_guard, slurm, slurm_wait
-from tl_lightning.run.failures import FAILURE_FILE
+from tl_lightning.run.folder import guard as folder_guard
+from tl_lightning.run.folder.failures import FAILURE_FILE
+from tl_lightning.run.launch import slurm, slurm_wait
 
 try:
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
@@ -48,7 +49,7 @@ if SlurmQueueConf is not None:
 
     @dataclass
     class TlSlurmQueueConf(SlurmQueueConf):
-        """submitit_slurm's settings; null resources follow the run (tl_lightning.run.slurm.job_resources)."""
+        """submitit_slurm's settings; null resources follow the run (tl_lightning.run.launch.slurm.job_resources)."""
 
         _target_: str = "hydra_plugins.tl_lightning_slurm.launcher.TlSlurmLauncher"
         nodes: Optional[int] = None  # noqa: UP045 (OmegaConf reads Optional, not `int | None`, on Python 3.10)

@@ -46,7 +46,7 @@ _KINDS = {
     "channels_last": (bool, type(None)),
     "head": (str,),
 }
-# The same settings as the run recorded them in checkpoint["tl_settings"] (run/settings.py): they must agree.
+# The same settings as the run recorded them in checkpoint["tl_settings"] (run/recovery/settings.py): they must agree.
 _RECORDED = {"image_size": "arch.image_size", "class_names": "classes", "arch": "arch"}
 
 

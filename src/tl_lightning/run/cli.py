@@ -12,9 +12,10 @@ import hydra
 from omegaconf import DictConfig
 
 from tl_lightning.conf import CONF_DIR
-from tl_lightning.run import failures, hint, sweep_jobs
-from tl_lightning.run.overrides import check_command_line
-from tl_lightning.run.schema import register_schema
+from tl_lightning.run.config.overrides import check_command_line
+from tl_lightning.run.config.schema import register_schema
+from tl_lightning.run.folder import failures, hint
+from tl_lightning.run.launch import sweep_jobs
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -1,7 +1,7 @@
 """Start and end of a multirun: shared inputs obtained once before the jobs; after them the summary table,
 the sweep report and the list of failed runs, written into the sweep dir whatever happened to the jobs.
 
-A failed job leaves failure.txt (one line: why) in its run folder and returns NaN (run/failures.py), so
+A failed job leaves failure.txt (one line: why) in its run folder and returns NaN (run/folder/failures.py), so
 Hydra's launcher goes on with the next job and this callback's end hook always runs. The sweep then exits
 with status 1 when any job failed.
 """
@@ -21,9 +21,9 @@ from omegaconf import DictConfig
 from tl_lightning import report
 from tl_lightning.errors import UserError
 from tl_lightning.report.summary import write_summary
-from tl_lightning.run.failures import BAD_INPUT_EXIT, job_outcomes, read_failure
-from tl_lightning.run.prepare import prepare_sweep
-from tl_lightning.run.sweep_progress import finished_jobs, progress_line, sweep_size
+from tl_lightning.run.folder.failures import BAD_INPUT_EXIT, job_outcomes, read_failure
+from tl_lightning.run.inputs.prepare import prepare_sweep
+from tl_lightning.run.observe.sweep_progress import finished_jobs, progress_line, sweep_size
 
 log = logging.getLogger(__name__)
 FAILED_SWEEP_EXIT = 1

@@ -21,29 +21,23 @@ from tl_lightning.data.layout import printable
 from tl_lightning.data.transforms import denormalize
 from tl_lightning.figures import distinct_labels
 from tl_lightning.model import TransferLearningModule
-from tl_lightning.run import (
-    artifacts,
-    explain,
-    gpu_slots,
-    hint,
-    job_share,
-    mlflow_logger,
-    prepare,
-    provenance,
-    resume,
-    tensorboard,
-)
-from tl_lightning.run.cluster import trainer_overrides
-from tl_lightning.run.config import apply_missing_weights, check_config, resolve_image_size
-from tl_lightning.run.console import final_pass, quiet_mode, silence_known_noise
-from tl_lightning.run.ddp import check_ddp_launch
-from tl_lightning.run.epochs import EpochLines, progress_bar, run_summary_line
-from tl_lightning.run.finite_loss import FiniteLossGuard
-from tl_lightning.run.inputs import choose_inputs, trainer_conf
-from tl_lightning.run.lock import run_folder_lock
-from tl_lightning.run.one_experiment import refuse_nested, refuse_other_results
-from tl_lightning.run.settings import RunSettings, run_settings
-from tl_lightning.run.show_config import config_lines, default_config
+from tl_lightning.run.config.checks import apply_missing_weights, check_config, resolve_image_size
+from tl_lightning.run.config.show_config import config_lines, default_config
+from tl_lightning.run.folder import hint
+from tl_lightning.run.folder.lock import run_folder_lock
+from tl_lightning.run.inputs import prepare
+from tl_lightning.run.inputs.choose import choose_inputs, trainer_conf
+from tl_lightning.run.launch import gpu_slots, job_share
+from tl_lightning.run.launch.cluster import trainer_overrides
+from tl_lightning.run.launch.ddp import check_ddp_launch
+from tl_lightning.run.observe import mlflow_logger, tensorboard
+from tl_lightning.run.observe.console import final_pass, quiet_mode, silence_known_noise
+from tl_lightning.run.observe.epochs import EpochLines, progress_bar, run_summary_line
+from tl_lightning.run.outputs import artifacts, explain, provenance
+from tl_lightning.run.recovery import resume
+from tl_lightning.run.recovery.finite_loss import FiniteLossGuard
+from tl_lightning.run.recovery.one_experiment import refuse_nested, refuse_other_results
+from tl_lightning.run.recovery.settings import RunSettings, run_settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """One run explained: features before and after, their separability, features.png and saliency.png.
 
-The run (run/explain.py) and the explain tool (tools/explain.py) both call `explain`, with the trained model
+The run (run/outputs/explain.py) and the explain tool (tools/explain.py) both call `explain`, with the trained model
 at its last epoch; the run passes its feature cache as the stage-one inputs, the tool recomputes them the same
 way, so both write the same numbers. A picture or number that cannot be made is skipped with one line saying
 which and why (`skipped`); it never stops the others.

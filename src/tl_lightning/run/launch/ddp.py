@@ -7,7 +7,7 @@ from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from omegaconf import DictConfig, OmegaConf
 
-from tl_lightning.run.config import ConfigError
+from tl_lightning.errors import ConfigError
 
 
 def check_ddp_launch(cfg: DictConfig) -> None:

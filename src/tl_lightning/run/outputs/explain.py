@@ -27,8 +27,8 @@ from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.checkpoint import read_checkpoint
 from tl_lightning.model.explain.features import Split
 from tl_lightning.model.explain.pipeline import Explained, ExplainSettings, RunInfo, explain
-from tl_lightning.run.feature_cache import CachedDataModule
-from tl_lightning.run.projector import write_embedding
+from tl_lightning.run.inputs.feature_cache import CachedDataModule
+from tl_lightning.run.outputs.projector import write_embedding
 
 log = logging.getLogger(__name__)
 PROJECTIONS = ("pca", "tsne")

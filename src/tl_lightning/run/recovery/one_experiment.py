@@ -19,9 +19,10 @@ from tl_lightning.errors import UserError
 from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
 from tl_lightning.report.belongs import config_mismatch
 from tl_lightning.report.read import BadRun, read_metrics
-from tl_lightning.run import folder_guard, resume, settings
-from tl_lightning.run.folder_guard import OtherRunsFolder
-from tl_lightning.run.lock import is_launcher
+from tl_lightning.run.folder import guard as folder_guard
+from tl_lightning.run.folder.guard import OtherRunsFolder
+from tl_lightning.run.folder.lock import is_launcher
+from tl_lightning.run.recovery import resume, settings
 
 
 def refuse_other_results(cfg: DictConfig, out: Path) -> None:

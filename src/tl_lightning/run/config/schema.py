@@ -1,7 +1,7 @@
 """The config's types, registered in Hydra's ConfigStore as `tl_schema` (conf/config.yaml lists it first).
 
 With it `trainer.max_epochs=abc` or `optimizer.lr=abc` is refused while the config is composed, naming the
-key, instead of failing later inside a comparison. Ranges and combinations are checked in run/config.py.
+key, instead of failing later inside a comparison. Ranges and combinations are checked in run/config/checks.py.
 
 Open and closed nodes: `arch` and `strategy` hold only this package's keys, so they stay closed and a typo
 such as `strategy.unfrezee=3` is refused. `data`, `trainer`, `optimizer` and `scheduler` are keyword
@@ -38,7 +38,7 @@ class StrategyConf:
     name: str = MISSING
     unfreeze: Any = None  # an int, "all", or null (the arch's default)
     cache_features: bool = False
-    cache_views: Any = "plain"  # plain | fresh | an integer K >= 2 (checked by run/config.py)
+    cache_views: Any = "plain"  # plain | fresh | an integer K >= 2 (checked by run/config/checks.py)
     cache_batch_size: int = 64
 
 

@@ -21,15 +21,22 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from tl_lightning.errors import BAD_INPUT_EXIT, UserError
-from tl_lightning.run.atomic import atomic_write
-from tl_lightning.run.lock import LOCK_NAME, RunFolderBusyError, busy_message, is_launcher, lock_holder, run_folder_lock
+from tl_lightning.files import atomic_write
+from tl_lightning.run.folder.lock import (
+    LOCK_NAME,
+    RunFolderBusyError,
+    busy_message,
+    is_launcher,
+    lock_holder,
+    run_folder_lock,
+)
 
 # .hydra/ files larger than this are not Hydra's (a few kB each); they are left alone rather than held in RAM.
 _MAX_RECORD_BYTES = 1 << 20
 
 
 class OtherRunsFolder(UserError):
-    """The run folder holds another experiment's results; nothing of it was changed (run/one_experiment.py)."""
+    """The run folder holds another experiment's results; nothing of it was changed (run/recovery/one_experiment.py)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """One requeue mechanism under SLURM: submitit's.
 
 SLURM warns a job before its time limit with the signal submitit asks for (USR2, `--signal=USR2@...`);
-submitit's handler requeues the job, and the requeued job resumes from its last.ckpt (run/slurm.py). Lightning's
+submitit's handler requeues the job, and the requeued job resumes from its last.ckpt (run/launch/slurm.py). Lightning's
 own SLURM auto-requeue listens for SIGUSR1 and saves a mid-epoch hpc_ckpt that it would restore on its own,
 beside ours; it is turned off so that exactly one mechanism acts, whatever signal a site sends.
 """

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from tl_lightning.errors import UserError
 from tl_lightning.figures import Figure, reason
-from tl_lightning.run.atomic import atomic_open, atomic_write
+from tl_lightning.files import atomic_open, atomic_write
 from tl_lightning.spreadsheet import guard_row
 
 log = logging.getLogger(__name__)

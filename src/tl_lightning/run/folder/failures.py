@@ -1,5 +1,5 @@
 """How a run fails: bad input as one clean message with exit status 2, nothing it did not create removed
-(run/folder_guard.py), and in a sweep a `failure.txt` in the job's folder while the other jobs go on.
+(run/folder/guard.py), and in a sweep a `failure.txt` in the job's folder while the other jobs go on.
 
 Bad input is a `UserError` (also when Hydra's instantiate wraps one), a config that does not compose, or
 a value of the wrong type (OmegaConf's validation). Anything else is a bug and keeps its traceback.
@@ -22,10 +22,10 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from tl_lightning.errors import BAD_INPUT_EXIT, UserError
-from tl_lightning.run import event_files, hint
-from tl_lightning.run.atomic import atomic_write
-from tl_lightning.run.folder_guard import OtherRunsFolder, remove_created, undo_run_start
-from tl_lightning.run.lock import RunFolderBusyError, run_folder_lock
+from tl_lightning.files import atomic_write
+from tl_lightning.run.folder import event_files, hint
+from tl_lightning.run.folder.guard import OtherRunsFolder, remove_created, undo_run_start
+from tl_lightning.run.folder.lock import RunFolderBusyError, run_folder_lock
 
 log = logging.getLogger(__name__)
 FAILURE_FILE = "failure.txt"

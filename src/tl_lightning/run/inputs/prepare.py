@@ -22,7 +22,7 @@ from tl_lightning.data.images import MAX_IMAGE_PIXELS
 from tl_lightning.data.scan import check_dataset
 from tl_lightning.errors import UserError
 from tl_lightning.model.weights import imagenet_state_dict, lacks_file, weights_file
-from tl_lightning.run.one_experiment import nested_problem
+from tl_lightning.run.recovery.one_experiment import nested_problem
 
 
 class InputsError(UserError):

@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from tl_lightning.errors import UserError
-from tl_lightning.run.tensorboard import outcome, run_hparams
+from tl_lightning.run.observe.tensorboard import outcome, run_hparams
 
 # What a finished run leaves for MLflow to show beside its metrics.
 RUN_FILES = ("metrics.json", "loss_curves.png", "predictions.png", "val_predictions.csv")

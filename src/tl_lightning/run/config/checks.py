@@ -23,7 +23,8 @@ from tl_lightning.model.freezing import apply_freeze
 from tl_lightning.model.frozen_pass import CHOICES as FROZEN_PASSES
 from tl_lightning.model.spec import ArchSpec
 from tl_lightning.model.weights import MISSING_WEIGHTS, check_compatible, lacks_file, read_state_dict, weights_file
-from tl_lightning.run.prepare import ways_out
+from tl_lightning.run.inputs.choose import requested_regime
+from tl_lightning.run.inputs.prepare import ways_out
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def apply_missing_weights(cfg: DictConfig) -> None:
     """arch.missing_weights=random and a weights folder without this arch's file: train it from random init.
 
     arch.weights becomes none (what the model loads and the settings record) and arch.weights_folder keeps
-    the folder, so the run's settings and weights_source say why (run/provenance.py).
+    the folder, so the run's settings and weights_source say why (run/outputs/provenance.py).
     """
     if cfg.arch.get("missing_weights") != "random" or not lacks_file(cfg.arch.name, cfg.arch.get("weights")):
         return
@@ -110,26 +111,6 @@ def unknown_arch(name: str) -> str | None:
             f"(arch=torchvision arch.name=<model>). {err}"
         )
     return None
-
-
-def requested_regime(cfg: DictConfig) -> str:
-    """The train inputs asked for: `plain`, `views-K` or `fresh` (always fresh without the feature cache).
-
-    Where no exact cut exists (Inception-v3 mixed) the run falls back to `fresh` (run/inputs.choose_inputs).
-    """
-    if not cfg.strategy.get("cache_features"):
-        return "fresh"
-    value = cfg.strategy.get("cache_views", "plain")
-    if value in ("plain", "fresh"):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
-        return f"views-{value}"
-    why = "is ambiguous (it once meant the plain view)" if value == 1 else "is not a train-view regime"
-    raise ConfigError(
-        f"strategy.cache_views={value!r} {why}: use plain (the un-augmented eval view, cached once), "
-        f"an integer K >= 2 (K cached RandomResizedCrop+flip views, one drawn per image per epoch), "
-        f"or fresh (a new crop every epoch, nothing cached for train)"
-    )
 
 
 def resolve_image_size(cfg: DictConfig) -> None:

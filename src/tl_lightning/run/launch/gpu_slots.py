@@ -22,7 +22,7 @@ from omegaconf import DictConfig, open_dict
 
 from tl_lightning.errors import ConfigError
 from tl_lightning.files import open_lock
-from tl_lightning.run.sweep_jobs import check_jobs_per_gpu
+from tl_lightning.run.launch.sweep_jobs import check_jobs_per_gpu
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "tl_lightning-gpus"
 

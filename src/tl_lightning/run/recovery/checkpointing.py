@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from tl_lightning.run.atomic import atomic_write
+from tl_lightning.files import atomic_write
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

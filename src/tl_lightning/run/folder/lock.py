@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tl_lightning.errors import UserError
 from tl_lightning.files import open_lock
-from tl_lightning.run.ranks import is_launcher
+from tl_lightning.run.launch.ranks import is_launcher
 
 try:
     import fcntl

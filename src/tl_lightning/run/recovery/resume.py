@@ -21,9 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from tl_lightning.model.checkpoint import CheckpointError, read_checkpoint
 from tl_lightning.report.belongs import config_mismatch
 from tl_lightning.report.read import BadRun, read_metrics
-from tl_lightning.run import settings
-from tl_lightning.run.hint import hydra_quoted, resume_command
-from tl_lightning.run.settings import run_settings
+from tl_lightning.run.folder.hint import hydra_quoted, resume_command
+from tl_lightning.run.recovery import settings
+from tl_lightning.run.recovery.settings import run_settings
 
 
 def finished_metrics(cfg: DictConfig, out: Path) -> dict | None:

@@ -21,7 +21,7 @@ from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from tl_lightning.figures import Figure
-from tl_lightning.run import artifacts
+from tl_lightning.run.outputs import artifacts
 
 # Custom scalars colour lines by run only, so train and val get charts of their own, titled by split; every
 # run is a line on each. Multiline takes tag regexes.

@@ -11,11 +11,11 @@ import lightning as L
 from omegaconf import DictConfig, open_dict
 
 from tl_lightning.data import ImageFolderDataModule
+from tl_lightning.errors import ConfigError
 from tl_lightning.features.passes import open_store, store_line
 from tl_lightning.model import TransferLearningModule
 from tl_lightning.model.frozen_pass import choose, in_trainer_precision
-from tl_lightning.run.config import requested_regime
-from tl_lightning.run.feature_cache import build_cached_datamodule, find_cut
+from tl_lightning.run.inputs.feature_cache import build_cached_datamodule, find_cut
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +64,23 @@ def trainer_conf(cfg: DictConfig) -> DictConfig:
     with open_dict(conf):
         conf.pop("frozen_pass", None)
     return conf
+
+
+def requested_regime(cfg: DictConfig) -> str:
+    """The train inputs asked for: `plain`, `views-K` or `fresh` (always fresh without the feature cache).
+
+    Where no exact cut exists (Inception-v3 mixed) the run falls back to `fresh` (run/inputs.choose_inputs).
+    """
+    if not cfg.strategy.get("cache_features"):
+        return "fresh"
+    value = cfg.strategy.get("cache_views", "plain")
+    if value in ("plain", "fresh"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
+        return f"views-{value}"
+    why = "is ambiguous (it once meant the plain view)" if value == 1 else "is not a train-view regime"
+    raise ConfigError(
+        f"strategy.cache_views={value!r} {why}: use plain (the un-augmented eval view, cached once), "
+        f"an integer K >= 2 (K cached RandomResizedCrop+flip views, one drawn per image per epoch), "
+        f"or fresh (a new crop every epoch, nothing cached for train)"
+    )
