@@ -22,7 +22,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from tl_lightning.report.distributions import f_upper_p, t_quantile, t_two_sided_p
+from scipy import special  # not scipy.stats: a quarter of its import time (~0.25 s against ~0.9 s)
 
 ALPHA = 0.05
 POWER = 0.8
@@ -52,14 +52,14 @@ def dietterich_t(diffs: list[list[float]]) -> tuple[float, float]:
     """(t, two-sided p) of Dietterich's 5x2cv paired t test, 5 degrees of freedom."""
     var = _five_by_two_variance(diffs)
     t = _ratio(diffs[0][0], math.sqrt(var))
-    return t, t_two_sided_p(t, 5)
+    return t, _t_two_sided_p(t, 5)
 
 
 def alpaydin_f(diffs: list[list[float]]) -> tuple[float, float]:
     """(F, p) of Alpaydin's combined 5x2cv F test, (10, 5) degrees of freedom."""
     squares = sum(p * p for row in diffs for p in row)
     f = _ratio(squares, 2 * 5 * _five_by_two_variance(diffs))
-    return f, (1.0 if squares == 0 else f_upper_p(f, 10, 5))
+    return f, (1.0 if squares == 0 else float(special.fdtrc(10, 5, f)))
 
 
 def corrected_resampled_t(diffs: list[list[float]], test_train_ratio: float) -> tuple[float, float, float, int]:
@@ -69,7 +69,7 @@ def corrected_resampled_t(diffs: list[list[float]], test_train_ratio: float) -> 
         raise ValueError("the corrected resampled t test needs at least two fold differences")
     se = math.sqrt((1 / len(flat) + test_train_ratio) * statistics.variance(flat))
     t = _ratio(statistics.fmean(flat), se)
-    return t, t_two_sided_p(t, len(flat) - 1), se, len(flat) - 1
+    return t, _t_two_sided_p(t, len(flat) - 1), se, len(flat) - 1
 
 
 def compare(diffs: list[list[float]], delta: float, test_train_ratio: float) -> CvTest:
@@ -88,8 +88,8 @@ def compare(diffs: list[list[float]], delta: float, test_train_ratio: float) -> 
         test, note = NADEAU_BENGIO, f"n_test/n_train = {test_train_ratio:.3g}"
     if se == 0:
         note += "; the variance estimate is 0 (no spread where the test measures it), so p is 0 or 1 by convention"
-    half = t_quantile(1 - ALPHA / 2, df) * se
-    detectable = (t_quantile(1 - ALPHA / 2, df) + t_quantile(POWER, df)) * se
+    critical = float(special.stdtrit(df, 1 - ALPHA / 2))
+    half, detectable = critical * se, (critical + float(special.stdtrit(df, POWER))) * se
     return CvTest(design, test, statistic, p, delta, delta - half, delta + half, detectable, note)
 
 
@@ -98,6 +98,10 @@ def _five_by_two_variance(diffs: list[list[float]]) -> float:
     if not is_five_by_two(diffs):
         raise ValueError("5x2 cv needs 5 repeats of 2 folds")
     return sum((a - (a + b) / 2) ** 2 + (b - (a + b) / 2) ** 2 for a, b in diffs) / 5
+
+
+def _t_two_sided_p(t: float, df: int) -> float:
+    return float(2 * special.stdtr(df, -abs(t)))
 
 
 def _ratio(numerator: float, denominator: float) -> float:
