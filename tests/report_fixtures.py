@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 VAL = {"ants": 70, "bees": 83}  # the real hymenoptera val split: 153 images
@@ -148,3 +149,9 @@ def section(report: str, title: str) -> str:
     start = report.index(title)
     end = report.find("\n## ", start + 1)
     return report[start : end if end > 0 else None]
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Reference: two-sided exact McNemar p on the discordant images (a_only favour A, b_only B), in integers."""
+    n = a_only + b_only
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(a_only, b_only) + 1)) / 2**n)

@@ -10,10 +10,10 @@ import re
 import numpy as np
 import pytest
 
-from report_fixtures import PARAMS, section, settings_for, write_run
+from report_fixtures import PARAMS, mcnemar_exact, section, settings_for, write_run
 from tl_lightning.report import write_report
 from tl_lightning.report.__main__ import main as report_main
-from tl_lightning.report.paired import ALPHA, image_differences, mcnemar_exact, sign_flip_p
+from tl_lightning.report.paired import ALPHA, image_differences, sign_flip_p
 from tl_lightning.report.power import detectable
 
 # A second, made-up two-class dataset: no ants, no bees, 76 val images.

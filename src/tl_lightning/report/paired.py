@@ -21,19 +21,6 @@ MCNEMAR = "exact McNemar"
 SIGN_FLIP = "exact sign-flip"
 
 
-def mcnemar_exact(a_only: int, b_only: int) -> float:
-    """Two-sided exact McNemar p: under H0 each discordant image is equally likely to favour either model.
-
-    a_only: images A classified right and B wrong; b_only: the reverse. Images both got right or both
-    wrong carry no information about the difference.
-    """
-    n = a_only + b_only
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(a_only, b_only) + 1))
-    return min(1.0, 2 * tail / 2**n)
-
-
 def image_differences(a: list[list[bool]], b: list[list[bool]]) -> tuple[np.ndarray, int]:
     """Per image, (mean correctness over A's runs − mean over B's runs) × scale, as integers; and the scale.
 
