@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import MissingConfigException
 
+from tl_lightning.conf import CONF_DIR
 from tl_lightning.run.config.overrides import OverrideError, check_command_line
 from tl_lightning.run.config.schema import register_schema
 
@@ -19,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     ("typo", "hint"),
     [
-        ("debug=fsat", "did you mean debug=fast?"),  # an optional group: Hydra alone skips it and runs
+        ("debug=fsat", "did you mean debug=fast?"),  # Hydra alone: ten lines, no nearest option
         ("experiment=studdy", "did you mean experiment=study?"),
         ("+lr=0.01", "did you mean optimizer.lr?"),  # Hydra's own advice for lr=0.01; it changed nothing
         ("optimizer.learning_rate=0.01", "it takes lr, betas"),  # an open node: failed only after the data scan
@@ -45,6 +48,17 @@ def check():
     GlobalHydra.instance().clear()
     yield check_command_line
     GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize(("override", "option"), [("debug=fsat", "fast"), ("experiment=studdy", "study")])
+def test_hydra_itself_refuses_an_unknown_debug_or_experiment_and_lists_the_options(check, override, option):
+    # Not `optional` groups: Hydra skipped an unknown option of those and ran a full run.
+    with (
+        initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)),
+        pytest.raises(MissingConfigException) as refused,
+    ):
+        compose("config", overrides=[override])
+    assert option in refused.value.options
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,10 @@
 """The command line checked before Hydra composes anything: a typo is refused, naming the nearest valid choice.
 
-Hydra skips an `optional` group whose option does not exist (`debug=fsat` ran a full run), and open
-nodes (optimizer, trainer, data) pass any key on to their `_target_`, which refuses it only when built,
-after the data scan. `+lr=0.01` (Hydra's own advice for `lr=0.01`) adds a key nothing reads. Here every
-group option is looked up in conf/, every key in the composed config or in its target's signature, and a
-bad one ends as one `error:` line with the nearest valid choice (difflib), before any run folder exists.
-"""
+Hydra refuses an unknown group option itself, listing the valid ones and its search path on ten lines;
+here that refusal becomes one `error:` line that names the nearest (difflib). Open nodes (optimizer, trainer,
+data) pass any key on to their `_target_`, which refuses it only when built, after the data scan, and
+`+lr=0.01` (Hydra's own advice for `lr=0.01`) adds a key nothing reads: every key is looked up in the composed
+config or in its target's signature. A sweep is composed at each of its group options, before any run folder."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import HydraException
+from hydra.errors import HydraException, MissingConfigException
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig
 
@@ -41,34 +40,25 @@ def check_command_line(argv: list[str]) -> None:
         return  # Hydra reports a command line it cannot parse in its own words
     if args.config_path or args.config_dir or args.config_name:
         return  # another config tree: its groups and keys are not this package's
-    problems = [p for o in parsed if (p := group_problem(o)) is not None]
-    if not problems:
-        choices = _group_choices(parsed)
-        try:
-            configs = {" ".join(groups): _compose(groups) for groups in choices}
-        except HydraException:
-            return  # the groups do not compose: Hydra says why
-        problems = [p for o in parsed if (p := key_problem(o, configs)) is not None]
-    if problems:
+    try:
+        configs = {" ".join(groups): _compose(groups) for groups in _group_choices(parsed)}
+    except MissingConfigException as err:
+        group, _, value = (err.missing_cfg_file or "").rpartition("/")
+        # Hydra lists a group's options, but not where a list of them names one (callbacks=[default,early_stop]).
+        options = list(err.options or (sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) if group else []))
+        if not options:
+            return  # not a group option the command line names: Hydra says what is missing
+        nearest = _nearest(value, options, f"{group}=")
+        raise OverrideError(f"{group}={value} is unknown{nearest} (options: {', '.join(options)})") from None
+    except HydraException:
+        return  # the groups do not compose: Hydra says why
+    if problems := [p for o in parsed if (p := key_problem(o, configs)) is not None]:
         raise OverrideError("\n".join(dict.fromkeys(problems)))
 
 
 def _is_group(override: Override) -> bool:
     group = override.key_or_group
     return not group.startswith("hydra") and (CONF_DIR / group).is_dir() and not override.is_delete()
-
-
-def group_problem(override: Override) -> str | None:
-    """Why a group override names an option conf/ does not have; None if it is fine or not a group."""
-    if not _is_group(override):
-        return None
-    group = override.key_or_group
-    options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-    for value in _values(override):
-        if value not in options and value not in (None, "null"):
-            nearest = _nearest(str(value), options, f"{group}=")
-            return f"{group}={value} is unknown{nearest} (options: {', '.join(options)})"
-    return None
 
 
 def key_problem(override: Override, configs: dict[str, DictConfig]) -> str | None:
