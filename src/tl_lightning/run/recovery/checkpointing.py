@@ -1,10 +1,12 @@
 """How checkpoints are written: atomically, and last.ckpt at the end of every epoch.
 
-Lightning's own writer truncates the target and then writes it, so a kill or a full disk mid-write leaves a
-short file where the previous good checkpoint was. Lightning 2.6's ModelCheckpoint with `save_last: true` and
-a monitor writes last.ckpt only in epochs where the monitored metric improved, so a plateaued run would
-resume from an old epoch. Both are fixed here and selected in conf/trainer/default.yaml and
-conf/callbacks/default.yaml.
+Lightning 2.6's writer (fabric's `_atomic_save`, an fsspec transaction) writes a temp file in $TMPDIR, not beside
+the target, and moves it there with no fsync, so a crashed machine can keep the new name over unwritten bytes;
+where $TMPDIR is another filesystem (a node-local /tmp) the move is a copy that truncates the target first, and a
+kill or full disk mid-copy leaves a short file where the good checkpoint was. Its ModelCheckpoint with
+`save_last: true` and a monitor writes last.ckpt only in epochs where the monitored metric improved, so a
+plateaued run would resume from an old epoch. Both are fixed here (selected in conf/trainer/default.yaml and
+conf/callbacks/default.yaml).
 """
 
 from __future__ import annotations
