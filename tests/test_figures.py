@@ -58,3 +58,13 @@ def test_misclassified_grid_shows_whole_file_names_right_under_each_image(tmp_pa
     assert 0 < caption_top - image_bottom <= 20  # no gap the size of the missing image height
     caption = plots._caption(row, plots.ImageFont.load_default(size=plots.FONT_PX), plots.THUMB)
     assert name in "".join(caption) and len(caption) >= 3  # wrapped over lines, never cut
+
+
+def test_the_grid_drawn_once_is_the_picture_savefig_writes(tmp_path):
+    # predictions.png and TensorBoard's val/predictions share one drawing (artifacts.pixels): the same pixels.
+    images = torch.rand(8, 3, 32, 32)
+    grid = lambda: artifacts.prediction_grid(images, [0, 1] * 4, [1, 1] * 4, [0.9] * 8, ["ants", "bees"])  # noqa: E731
+    artifacts.save_figure(grid(), tmp_path / "saved.png")
+    artifacts.save_pixels(artifacts.pixels(grid()), tmp_path / "once.png")
+    saved, once = (np.asarray(Image.open(tmp_path / n).convert("RGB")) for n in ("saved.png", "once.png"))
+    assert saved.shape == once.shape and np.array_equal(saved, once)

@@ -199,10 +199,12 @@ def write_artifacts(
     )
     # Before the TensorBoard summary closes the writer: the explanation adds the Projector embedding.
     explain.explain_run(out, cfg, metrics, module, datamodule, fit_data or datamodule, trainer)
+    image = artifacts.drawn(metrics, "predictions.png", lambda: artifacts.pixels(grid))  # once, for both
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            tensorboard.write_run_summary(logger, cfg, metrics, grid)
-    artifacts.drawn(metrics, "predictions.png", lambda: artifacts.save_figure(grid, out / "predictions.png"))
+            tensorboard.write_run_summary(logger, cfg, metrics, image)
+    if image is not None:
+        artifacts.save_pixels(image, out / "predictions.png")
     # Last: a run counts as finished (resume skips it) once metrics.json exists.
     artifacts.write_json(out / "metrics.json", metrics)
     mlflow_logger.record_runs(trainer, cfg, metrics, out)

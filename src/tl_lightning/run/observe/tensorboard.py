@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import numpy as np
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -20,7 +21,6 @@ from omegaconf import DictConfig
 from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-from tl_lightning.figures import Figure
 from tl_lightning.run.outputs import artifacts
 
 # Custom scalars colour lines by run only, so train and val get charts of their own, titled by split; every
@@ -148,11 +148,13 @@ def short_name(cfg: DictConfig, metrics: dict) -> str:
     return f"{cfg.arch.name}/{cfg.strategy.name}{unfreeze} s{cfg.seed}"
 
 
-def write_run_summary(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict, grid: Figure) -> None:
-    """The predictions grid at the run's last epoch, and the run's hparams with their outcome."""
+def write_run_summary(logger: TensorBoardLogger, cfg: DictConfig, metrics: dict, grid: np.ndarray | None) -> None:
+    """The predictions grid (artifacts.pixels; None: it did not draw) at the run's last epoch, and the run's
+    hparams with their outcome."""
     epochs = int(metrics.get("epochs") or 0)
-    draw = lambda: logger.experiment.add_figure("val/predictions", grid, global_step=epochs, close=False)  # noqa: E731
-    artifacts.drawn(metrics, "TensorBoard val/predictions", draw)  # the hparams below stand without it
+    if grid is not None:  # the hparams below stand without it
+        draw = lambda: logger.experiment.add_image("val/predictions", grid, epochs, dataformats="HWC")  # noqa: E731
+        artifacts.drawn(metrics, "TensorBoard val/predictions", draw)
     if isinstance(logger, RunTensorBoardLogger):
         logger.log_run_hparams(run_hparams(cfg, metrics), {**settings(cfg), **outcome(metrics)}, step=epochs)
     else:  # a plain TensorBoardLogger chosen in the config still gets the short table
