@@ -73,6 +73,7 @@ def test_hydra_itself_refuses_an_unknown_debug_or_experiment_and_lists_the_optio
         (["trainer.max_epoch=2"], "did you mean trainer.max_epochs?"),
         (["scheduler.stepsize=3"], "did you mean scheduler.step_size?"),
         (["experiment=study", "lr=0.01"], "lr is not a setting: did you mean optimizer.lr?"),
+        (["debug=null"], "debug=null names no option of debug: to leave the group out, write ~debug"),
     ],
 )
 def test_sweeps_lists_and_closed_nodes_are_checked_too(check, argv, hint):

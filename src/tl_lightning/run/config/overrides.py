@@ -40,6 +40,11 @@ def check_command_line(argv: list[str]) -> None:
         return  # Hydra reports a command line it cannot parse in its own words
     if args.config_path or args.config_dir or args.config_name:
         return  # another config tree: its groups and keys are not this package's
+    if nulls := [o.key_or_group for o in parsed if _is_group(o) and o.value() is None]:
+        # Hydra raises a bare ValueError (a traceback) for group=null.
+        raise OverrideError(
+            "; ".join(f"{g}=null names no option of {g}: to leave the group out, write ~{g}" for g in nulls)
+        )
     try:
         configs = {" ".join(groups): _compose(groups) for groups in _group_choices(parsed)}
     except MissingConfigException as err:
