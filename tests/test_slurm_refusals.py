@@ -34,11 +34,11 @@ def _last_line(done: subprocess.CompletedProcess) -> str:
     return [line for line in done.stderr.splitlines() if line.strip()][-1]
 
 
-def _fake_slurm(tmp_path: Path, sbatch: str = "exit 1") -> str:
-    """A bin folder with stand-ins for srun and sbatch; the PATH to use."""
+def _fake_slurm(tmp_path: Path, sbatch: str = "exit 1", squeue: str = "exit 0") -> str:
+    """A bin folder with stand-ins for srun, sbatch and squeue; the PATH to use."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("srun", "exit 0"), ("sbatch", sbatch)):
+    for name, body in (("srun", "exit 0"), ("sbatch", sbatch), ("squeue", squeue)):
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod(0o755)
     return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"
@@ -73,6 +73,17 @@ def test_sbatch_refusing_the_cpus_names_the_settings_and_leaves_nothing(tiny_dat
     line = _last_line(_sweep(tiny_data, tmp_path, _fake_slurm(tmp_path, said), "data.num_workers=2"))
     assert "hydra.launcher.cpus_per_task=3" in line and "data.num_workers" in line, line
     assert not (tmp_path / "out").exists()  # multirun.yaml and submitit's job files went with the refusal
+
+
+def test_the_sweep_folder_gets_hydra_sweep_mode_and_a_job_slurm_ended_its_failure_txt(tiny_data, tmp_path):
+    """As upstream's launcher: +hydra.sweep.mode (octal) is the sweep folder's; stand-in sbatch and squeue."""
+    path = _fake_slurm(tmp_path, "echo 'Submitted batch job 7'", "echo '7|CANCELLED|None'")
+    done = _sweep(tiny_data, tmp_path, path, "+hydra.sweep.mode=750")
+    assert done.returncode == 1, done.stderr[-3000:]
+    sweep = tmp_path / "out" / "sweep"
+    assert sweep.stat().st_mode & 0o777 == 0o750
+    (failure,) = sweep.glob("0_*/failure.txt")
+    assert failure.read_text().startswith("SLURM job 7 CANCELLED: cancelled"), failure.read_text()
 
 
 def test_a_job_pending_for_its_request_names_the_request_and_its_settings():

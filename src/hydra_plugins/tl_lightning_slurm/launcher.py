@@ -22,8 +22,8 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, _save_config, filter_overrides
-from omegaconf import OmegaConf, open_dict
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from omegaconf import OmegaConf
 
 from tl_lightning.errors import UserError
 from tl_lightning.run.folder import guard as folder_guard
@@ -55,7 +55,6 @@ if SlurmQueueConf is not None:
         nodes: Optional[int] = None  # noqa: UP045 (OmegaConf reads Optional, not `int | None`, on Python 3.10)
         tasks_per_node: Optional[int] = None  # noqa: UP045
         signal_delay_s: Optional[int] = None  # noqa: UP045
-        max_num_timeout: int = 3
 
     ConfigStore.instance().store(
         group="hydra/launcher", name="tl_slurm", node=TlSlurmQueueConf, provider="tl_lightning"
@@ -63,31 +62,52 @@ if SlurmQueueConf is not None:
 
 
 class TlSlurmLauncher(SlurmLauncher or object):
-    def __call__(
-        self,
-        sweep_overrides: list[str],
-        job_dir_key: str,
-        job_num: int,
-        job_id: str,
-        singleton_state: dict[type, Singleton],
-    ) -> JobReturn:
+    def __call__(self, sweep_overrides: list[str], *args: Any) -> JobReturn:
         # In the job. submitit's signal handler is installed by now: pass on a warning that came before it.
         for signum in _early_signals:
             signal.raise_signal(signum)
         _early_signals.clear()
-        overrides = slurm.requeued_overrides(sweep_overrides)
-        return super().__call__(overrides, job_dir_key, job_num, job_id, singleton_state)
+        return super().__call__(slurm.requeued_overrides(sweep_overrides), *args)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        # Upstream's launch() ends in submitit's wait (sacct only; it raises for a job SLURM ended) with no hook
+        # before it: its submission part is repeated here, with the run's sizes and sbatch's refusal in one line.
+        import submitit  # lazily, as the base class does: plugin discovery stays fast
+
         assert self.config is not None and self.hydra_context is not None
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep = self.config.hydra.sweep
+        sweep_dir = Path(str(sweep.dir))
         try:
-            jobs, configs, params = self._submit(job_overrides, initial_job_idx, sweep_dir)
+            params = slurm.job_resources(self.params, self.config)  # a setting refused first: it is wrong anywhere
+            slurm.check_slurm_commands()
+            executor = submitit.AutoExecutor(
+                cluster="slurm", folder=params["submitit_folder"], slurm_max_num_timeout=params["max_num_timeout"]
+            )
+            base = set(OmegaConf.structured(BaseQueueConf).keys())
+            skip = {"submitit_folder", "max_num_timeout"}
+            executor.update_parameters(
+                **{k if k in base else f"slurm_{k}": v for k, v in params.items() if k not in skip}
+            )
+            log.info(f"Submitit 'slurm' sweep output dir : {sweep_dir}")
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            if "mode" in sweep:  # as upstream's launch: e.g. a sweep folder the group shares
+                os.chmod(sweep_dir, int(str(sweep.mode), 8))
+            args, configs = [], []
+            for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+                log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+                args.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
+                configs.append(self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides)))
+                configs[-1].hydra.job.num = idx  # the run folder's name starts with it
+            try:  # submitit also prints sbatch's complaint; it goes into the one error line instead
+                with contextlib.redirect_stderr(io.StringIO()):
+                    jobs = executor.map_array(self, *zip(*args, strict=True))
+            except submitit.core.utils.FailedJobError as err:
+                raise slurm.submission_refused(str(err), params) from None
         except UserError:  # refused before any job was queued: the sweep folder holds only this start's bookkeeping
             folder_guard.remove_created_sweep(sweep_dir)
             raise
         log.info("Submitted SLURM job array %s", jobs[0].job_id.split("_")[0])
-        first = {job.job_id: (job._sub_jobs[0] if job._sub_jobs else job) for job in jobs}
+        first = {job.job_id: job.task(0) for job in jobs}  # a DDP job's task 0 writes the run's result
         ends = slurm_wait.wait_for_jobs(
             [job.job_id for job in jobs],
             lambda job_id: first[job_id].paths.result_pickle.exists(),
@@ -95,55 +115,15 @@ class TlSlurmLauncher(SlurmLauncher or object):
         )
         return [self._job_return(first[end.job_id], end, cfg, params) for end, cfg in zip(ends, configs, strict=True)]
 
-    def _submit(
-        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, sweep_dir: Path
-    ) -> tuple[list[Any], list[Any], dict[str, Any]]:
-        """(the submitted jobs, their configs, the resources asked for); SlurmSettingError when nothing was queued."""
-        import submitit  # lazily, as the base class does: plugin discovery stays fast
-
-        params = slurm.job_resources(self.params, self.config)  # a setting refused first: it is wrong anywhere
-        slurm.check_slurm_commands()
-        executor = submitit.AutoExecutor(
-            cluster=self._EXECUTOR, folder=params["submitit_folder"], slurm_max_num_timeout=params["max_num_timeout"]
-        )
-        base = set(OmegaConf.structured(BaseQueueConf).keys())
-        skip = {"submitit_folder", "max_num_timeout"}
-        executor.update_parameters(
-            **{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items() if k not in skip}
-        )
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"Submitit 'slurm' sweep output dir : {sweep_dir}")
-        jobs_args, configs = [], []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-            jobs_args.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}", Singleton.get_state()))
-            configs.append(self._job_config(list(overrides), idx))
-        try:  # submitit also prints sbatch's complaint; it goes into the one error line instead
-            with contextlib.redirect_stderr(io.StringIO()):
-                jobs = executor.map_array(self, *zip(*jobs_args, strict=True))
-        except submitit.core.utils.FailedJobError as err:
-            raise slurm.submission_refused(str(err), params) from None
-        return jobs, configs, params
-
-    def _job_config(self, overrides: list[str], idx: int) -> Any:
-        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        with open_dict(cfg.hydra.job):
-            cfg.hydra.job.num = idx
-        return cfg
-
     def _job_return(self, job: Any, end: slurm_wait.JobEnd, cfg: Any, params: dict[str, Any]) -> JobReturn:
-        if end.has_result:
-            try:
-                ret = job.result()
-            except Exception as err:  # submitit's own failure inside the job, e.g. "timed-out too many times"
-                reason = _last_line(str(err))
-            else:
-                if ret.status == JobStatus.COMPLETED:
-                    return ret
-                reason = f"{type(ret._return_value).__name__}: {ret._return_value}"
-        else:
-            reason = slurm_wait.describe_end(end, params, str(job.paths.stderr))
-        return _failed_return(cfg, reason)
+        if not end.has_result:
+            return _failed_return(cfg, slurm_wait.describe_end(end, params, str(job.paths.stderr)))
+        try:
+            ret = job.result()
+            ret.return_value  # noqa: B018 (a run that failed in Hydra, not in the task, raises here; Hydra says so)
+        except Exception as err:  # or submitit's own failure in the job, e.g. "timed-out too many times"
+            return _failed_return(cfg, _last_line(f"{type(err).__name__}: {err}"))
+        return ret
 
 
 def _last_line(text: str) -> str:
@@ -158,9 +138,10 @@ def _failed_return(cfg: Any, reason: str) -> JobReturn:
     hydra_dir = run_dir / str(cfg.hydra.output_subdir or ".hydra")
     task_cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     if not hydra_dir.is_dir():
-        _save_config(task_cfg, "config.yaml", hydra_dir)
-        _save_config(OmegaConf.create({"hydra": cfg.hydra}), "hydra.yaml", hydra_dir)
-        _save_config(OmegaConf.create(list(cfg.hydra.overrides.task)), "overrides.yaml", hydra_dir)
+        hydra_dir.mkdir(parents=True)
+        OmegaConf.save(task_cfg, hydra_dir / "config.yaml")
+        OmegaConf.save({"hydra": cfg.hydra}, hydra_dir / "hydra.yaml")
+        OmegaConf.save(list(cfg.hydra.overrides.task), hydra_dir / "overrides.yaml")
     (run_dir / FAILURE_FILE).write_text(reason + "\n")
     log.error("Run %s failed: %s", run_dir.name, reason)
     ret = JobReturn(overrides=list(cfg.hydra.overrides.task), cfg=task_cfg, hydra_cfg=cfg, working_dir=str(run_dir))

@@ -156,7 +156,9 @@ _RESOURCE_KEYS += ("cpus_per_task", "mem_gb")
 
 def requeued_overrides(overrides: Sequence[str]) -> list[str]:
     """A job SLURM started again (time limit with requeue, pre-emption, node failure) continues its run:
-    it resumes from last.ckpt, or is skipped when it had finished (SLURM_RESTART_COUNT counts the restarts)."""
+    it resumes from last.ckpt, or is skipped when it had finished (SLURM_RESTART_COUNT counts the restarts).
+    Not decided in the launcher's checkpoint() (submitit's requeue at the time limit): SLURM requeues a
+    pre-empted job, or one whose node failed, itself, without calling it."""
     if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) == 0:
         return list(overrides)
     return [o for o in overrides if o.lstrip("+~").split("=")[0] != "resume"] + [RESUME_OVERRIDE]
