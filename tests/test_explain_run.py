@@ -17,7 +17,7 @@ def _metrics(cfg) -> dict:
 
 @pytest.mark.parametrize("strategy", ["extractor", "mixed"])
 def test_a_run_writes_features_saliency_and_separability(make_cfg, strategy):
-    cfg = make_cfg("alexnet", strategy, "trainer.max_epochs=2")
+    cfg = make_cfg("alexnet", strategy, "trainer.max_epochs=2", "explain.projection=pca")
     train(cfg)
     out = Path(cfg.paths.output_dir)
     space = _metrics(cfg)["feature_space"]
@@ -30,7 +30,7 @@ def test_a_run_writes_features_saliency_and_separability(make_cfg, strategy):
 
 
 def test_the_val_features_reach_tensorboards_projector_with_class_prediction_and_image(make_cfg):
-    cfg = make_cfg("alexnet", "extractor", "trainer.max_epochs=1")
+    cfg = make_cfg("alexnet", "extractor", "trainer.max_epochs=1", "explain.projection=pca")
     train(cfg)
     out = Path(cfg.paths.output_dir)
     config = (out / "projector_config.pbtxt").read_text()
@@ -60,7 +60,7 @@ def test_a_misspelt_explain_setting_is_refused_before_training(make_cfg):
 
 
 def test_extractor_features_before_and_after_are_equal_exactly(make_cfg):
-    cfg = make_cfg("alexnet", "extractor", "trainer.max_epochs=2")
+    cfg = make_cfg("alexnet", "extractor", "trainer.max_epochs=2", "explain.projection=pca")
     train(cfg)
     space = _metrics(cfg)["feature_space"]
     assert space["before"] == space["after"]

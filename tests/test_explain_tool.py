@@ -12,7 +12,7 @@ from tl_lightning.tools.explain import main
 
 
 def test_explain_on_a_run_folder_reproduces_the_numbers_the_run_wrote(make_cfg, capsys):
-    cfg = make_cfg("alexnet", "mixed", "trainer.max_epochs=2")
+    cfg = make_cfg("alexnet", "mixed", "trainer.max_epochs=2", "explain.projection=pca")
     train(cfg)
     out = Path(cfg.paths.output_dir)
     (out / ".hydra").mkdir()
