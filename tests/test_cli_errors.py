@@ -43,6 +43,7 @@ def test_a_number_given_as_text_is_a_config_error(override, key, tiny_data, tmp_
     assert not run_dir.exists()
 
 
+@pytest.mark.slow
 def test_a_refused_run_names_the_fix_and_leaves_no_folder(tiny_data, tmp_path):
     # Inception-v3 from a weights folder without its file: refused by the config check before any work.
     run_dir = tmp_path / "run"

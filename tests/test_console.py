@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import compose_cfg
 from tl_lightning.run.config.show_config import config_lines, default_config
 from tl_lightning.run.observe.epochs import epoch_line, run_summary_line
@@ -16,6 +18,7 @@ from tl_lightning.run.observe.epochs import epoch_line, run_summary_line
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_a_single_run_reports_each_epoch_and_ends_with_one_summary_line(tiny_data, tmp_path):
     run_dir = tmp_path / "run"
     # A store of its own: the frozen pass runs here (earlier tests' stored activations would stand in for it).
@@ -52,6 +55,7 @@ def test_epoch_and_summary_lines_count_epochs_from_one():
     )
 
 
+@pytest.mark.slow
 def test_a_run_prints_a_compact_config_and_none_of_the_noise_about_intended_behaviour(tiny_data, tmp_path):
     """Issue 23 item 6: the changed settings instead of ~110 lines of YAML, no warning about the frozen layers'
     eval mode or about an unused `srun` (a fake one is on PATH), no Testing bar or checkpoint-reload lines,

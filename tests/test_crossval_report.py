@@ -140,6 +140,7 @@ def test_no_spread_where_the_test_measures_it_gives_p_0_or_1():
     assert compare([[0.05, 0.05], [0.05, 0.05]], 0.05, 1.0).p == 0.0  # corrected resampled t: t = inf
 
 
+@pytest.mark.slow
 def test_a_cross_validated_sweep_reports_every_image_once_per_repeat(tiny_data, tmp_path):
     sweep = tmp_path / "sweep"
     args = ["strategy=extractor,mixed", "data.folds=2", "data.fold=0,1", "data.split_seed=0"]

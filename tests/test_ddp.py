@@ -72,6 +72,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return single, ddp
 
 
+@pytest.mark.slow
 def test_ddp_metrics_equal_a_single_process_run(runs):
     single, ddp = (json.loads((d / "metrics.json").read_text()) for d in runs)
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
@@ -123,6 +124,7 @@ def test_ddp_in_a_local_multirun_is_refused_naming_the_setting(make_cfg, monkeyp
         train(cfg)
 
 
+@pytest.mark.slow
 def test_ddp_trains_with_device_augmentation(tmp_path):
     """Lightning swaps in a DistributedSampler for the index loader; each rank augments its shard itself."""
     data, run = _data(tmp_path / "data"), tmp_path / "run"

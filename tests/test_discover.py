@@ -80,6 +80,7 @@ def test_unknown_torchvision_name_is_refused_naming_the_setting(tmp_path: Path, 
         check_config(cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arch", "strategy", "input_cache"),
     [

@@ -20,6 +20,7 @@ def stable(metrics: dict) -> dict:
     return {k: v for k, v in json.loads(json.dumps(metrics)).items() if k not in VOLATILE}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["extractor", "finetune"])
 def test_quiet_and_progress_bars_give_identical_metrics(make_cfg, strategy):
     common = ("trainer.max_epochs=2", "data.batch_size=3")
@@ -28,6 +29,7 @@ def test_quiet_and_progress_bars_give_identical_metrics(make_cfg, strategy):
     assert stable(bars) == stable(quiet)
 
 
+@pytest.mark.slow
 def test_cli_with_tl_quiet_and_with_bars_writes_identical_metrics(tiny_data, tmp_path):
     base = {k: v for k, v in os.environ.items() if k != "TL_QUIET"}
     base["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO / "tests")])

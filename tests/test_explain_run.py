@@ -15,6 +15,7 @@ def _metrics(cfg) -> dict:
     return json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["extractor", "mixed"])
 def test_a_run_writes_features_saliency_and_separability(make_cfg, strategy):
     cfg = make_cfg("alexnet", strategy, "trainer.max_epochs=2", "explain.projection=pca")

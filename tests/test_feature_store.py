@@ -66,6 +66,7 @@ def run(make_cfg, strategy: str, *extra: str) -> tuple[dict, bytes]:
     return metrics, (Path(cfg.paths.output_dir) / "val_predictions_last.csv").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["extractor", "mixed"])
 def test_reading_the_store_gives_what_computing_everything_gives(make_cfg, store_dir, weights_file, strategy):
     weights = f"arch.weights={weights_file}"
@@ -233,6 +234,7 @@ def test_eviction_keeps_the_store_bounded_and_removes_only_its_own_entries(folde
     assert bounded.usage()[1] <= size + stranger.stat().st_size
 
 
+@pytest.mark.slow
 def test_two_jobs_that_need_one_pass_compute_it_once(tiny_data, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time, torch, torchvision

@@ -120,6 +120,7 @@ def test_a_class_with_fewer_images_than_folds_is_refused(tmp_path):
         fold_module(root, 0, folds=4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [(["data.folds=2", "data.fold=5"], "data.fold=5"), (["data.folds=11"], "data.folds=11 needs at least 11")],

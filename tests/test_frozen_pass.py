@@ -78,6 +78,7 @@ def test_trainer_cpu_records_exact_fp32(make_cfg):
     assert metrics["settings"]["frozen_pass"] == "fp32"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("strategy", "setting"),
     [

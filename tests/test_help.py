@@ -18,6 +18,7 @@ def help_of(module: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["predict", "evaluate", "export", "prefetch", "report", "explain"])
 def test_tools_print_usage_and_examples(tool):
     done = help_of(f"tl_lightning.{tool}")

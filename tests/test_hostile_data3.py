@@ -57,6 +57,7 @@ _SPILL_RUN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_relative_file_names_keep_their_own_pixels(tmp_path, cache):
     # Two projects, same relative paths and image sizes, different pixels, run at the same time (issue 20, 3).
     sync = tmp_path / "sync"
@@ -117,6 +118,7 @@ def small_tmpfs(tmp_path: Path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_a_run_whose_cache_is_on_a_full_tmpfs_ends_with_one_error_not_a_bus_error(tmp_path, small_tmpfs):
     root = write_image_folder(tmp_path / "data", {"train": 4, "val": 2}, size=(120, 160))
     cmd = [sys.executable, "-m", "tl_lightning", "arch=alexnet", "arch.weights=none", "arch.image_size=224"]

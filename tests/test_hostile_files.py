@@ -29,6 +29,7 @@ def run_module(module: str, *args: str, cwd: Path, **env: str) -> subprocess.Com
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["predict", "export"])
 def test_a_poisoned_checkpoint_runs_no_code_even_when_torch_is_told_to_unpickle_anything(tmp_path, tiny_data, tool):
     marker = tmp_path / "code-ran"
@@ -78,6 +79,7 @@ def test_the_packages_own_best_ckpt_is_accepted_as_arch_weights(make_cfg):
     assert train(again)["epochs"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [0, 10, 1000, 0.5])
 def test_a_truncated_checkpoint_is_named_as_truncated(make_cfg, keep):
     cfg = make_cfg("alexnet", "finetune")
@@ -90,6 +92,7 @@ def test_a_truncated_checkpoint_is_named_as_truncated(make_cfg, keep):
         train(make_cfg("alexnet", "finetune", "resume=true", "trainer.max_epochs=2"))
 
 
+@pytest.mark.slow
 def test_names_that_are_not_utf8_round_trip_through_every_artifact(tmp_path):
     root = write_image_folder(tmp_path / "data", {"train": 2, "val": 2})
     odd_class, odd_file = b'b\xffes, "q"\nx', b'a\xe9\n,"\\.jpg'

@@ -45,6 +45,7 @@ def test_resume_refuses_renamed_classes(tmp_path, make_cfg):
         train(make_cfg("alexnet", "finetune", f"data.root={data}", "resume=true"))
 
 
+@pytest.mark.slow
 def test_last_ckpt_is_the_last_epoch_of_a_plateaued_run(make_cfg):
     # A learning rate this small leaves every prediction, so val/acc, unchanged: it never improves after epoch 1.
     cfg = make_cfg("alexnet", "finetune", "optimizer.lr=1e-30", "trainer.max_epochs=3")
@@ -79,6 +80,7 @@ def test_resume_takes_the_newest_last_checkpoint(make_cfg, capsys):
     assert f"Resuming from {folder / 'last-v1.ckpt'}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_run_folder_is_refused(tiny_data, tmp_path):
     run_dir = tmp_path / "run"
     args = [*cli_overrides(tiny_data), f"hydra.run.dir={run_dir}"]
@@ -129,6 +131,7 @@ time.sleep(10)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill", "full-disk"])
 def test_a_kill_or_full_disk_during_a_checkpoint_write_keeps_a_whole_checkpoint(tmp_path, how):
     # The temp dir on another filesystem (tmpfs) than the run folder is the case that lost checkpoints: Lightning

@@ -45,6 +45,7 @@ def wait_for(root: Path, pattern: str, proc: subprocess.Popen, timeout: float = 
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_a_refused_run_leaves_a_folder_it_did_not_make_as_it_was(tiny_data, tmp_path):
     logs = tmp_path / "mylogs"
     logs.mkdir()
@@ -55,6 +56,7 @@ def test_a_refused_run_leaves_a_folder_it_did_not_make_as_it_was(tiny_data, tmp_
     assert (logs / "server.log").read_text() == "precious\n"
 
 
+@pytest.mark.slow
 def test_a_refused_rerun_puts_back_the_record_of_the_run_in_its_folder(tiny_data, tmp_path):
     run = tmp_path / "run"
     (run / ".hydra").mkdir(parents=True)
@@ -68,6 +70,7 @@ def test_a_refused_rerun_puts_back_the_record_of_the_run_in_its_folder(tiny_data
     assert sorted(p.name for p in run.iterdir()) == [".hydra", "train.log"]
 
 
+@pytest.mark.slow
 def test_runs_refused_from_a_busy_folder_leave_the_active_run_intact(tiny_data, tmp_path):
     run = tmp_path / "run"
     args = [*cli_overrides(tiny_data), "+callbacks.wait._target_=pause_helper.WaitFor", f"hydra.run.dir={run}"]
@@ -91,6 +94,7 @@ def test_runs_refused_from_a_busy_folder_leave_the_active_run_intact(tiny_data, 
     assert (run / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_two_sweeps_into_one_folder_each_report_their_own_jobs(tiny_data, tmp_path):
     sweep = tmp_path / "sweep"
     args = ["arch=alexnet", "strategy=extractor,finetune", *tiny_sweep(tiny_data, sweep, 64)]
@@ -147,6 +151,7 @@ def test_a_sweep_downloads_from_its_own_data_url(tmp_path):
         prepare_sweep(config)
 
 
+@pytest.mark.slow
 def test_a_fifo_planted_as_the_run_lock_is_named_not_a_traceback_or_a_hang(tiny_data, tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -125,6 +125,7 @@ def _start_on_a_full_disk(tiny_data: Path, run_dir: Path, *extra: str) -> str:
     return [line for line in done.stderr.splitlines() if line.strip()][-1]
 
 
+@pytest.mark.slow
 def test_a_disk_full_at_the_start_is_one_line_and_leaves_nothing(tiny_data, tmp_path):
     line = _start_on_a_full_disk(tiny_data, tmp_path / "outputs" / "run")
     said = "error: Cannot write to the disk: the disk is full (No space left on device); free space and run the"
@@ -132,6 +133,7 @@ def test_a_disk_full_at_the_start_is_one_line_and_leaves_nothing(tiny_data, tmp_
     assert not (tmp_path / "outputs").exists()  # no empty .hydra/, no 0-byte train.log, no folders made for them
 
 
+@pytest.mark.slow
 def test_a_disk_full_at_a_resumes_start_keeps_the_runs_record(tiny_data, tmp_path):
     run = tmp_path / "run"
     (run / ".hydra").mkdir(parents=True)

@@ -105,6 +105,7 @@ def test_cached_runs_checkpoint_only_the_network(make_cfg):
     assert torch.equal(reloaded.model.classifier.weight, state["model.classifier.weight"])
 
 
+@pytest.mark.slow
 def test_cache_pass_runs_in_the_training_precision(tiny_data):
     """Under bf16-mixed the cached activations are the bf16 ones the uncached run computes."""
     bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731  (what bf16-mixed runs under)
@@ -129,6 +130,7 @@ def test_cache_pass_runs_in_the_training_precision(tiny_data):
     assert error < fp32_cache_error  # an fp32 cache is not what a bf16 run computes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["extractor", "mixed"])
 def test_bf16_mixed_runs_train_on_the_bf16_cache(make_cfg, strategy):
     from tl_lightning.run.train import train

@@ -70,6 +70,7 @@ def _metrics(sweep_dir: Path) -> dict[str, dict]:
     return runs
 
 
+@pytest.mark.slow
 def test_three_jobs_side_by_side_match_the_serial_sweep(tiny_data: Path, tmp_path: Path):
     """jobs_per_gpu=3 on a CPU machine: 3 concurrent joblib processes, the serial sweep's metrics, one report."""
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from test_hostile_runs3 import finish, start
 from tl_lightning.report.__main__ import main as report_main
 
 
+@pytest.mark.slow
 def test_a_refused_single_run_leaves_no_empty_outputs_folder(tiny_data, tmp_path):
     code, output = finish(start([f"data.root={tiny_data}", "optimizer.lr=0"], tmp_path))
     assert code == 2 and "error: Invalid configuration:" in output, output[-3000:]

@@ -30,6 +30,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_fresh_run_into_a_finished_runs_folder_is_refused_and_changes_nothing(finished, tiny_data):
     before = snapshot(finished)
     logs = {k for k in before if k.endswith(".log") or k == ".tl-run.lock"}  # the lock names its holder
@@ -45,6 +46,7 @@ def test_a_fresh_run_into_a_finished_runs_folder_is_refused_and_changes_nothing(
     assert "Epoch" not in output  # refused before any work
 
 
+@pytest.mark.slow
 def test_a_fresh_run_into_a_killed_runs_folder_of_other_settings_is_refused(finished, tiny_data, tmp_path):
     killed = tmp_path / "killed"
     shutil.copytree(finished, killed)
@@ -59,6 +61,7 @@ def test_a_fresh_run_into_a_killed_runs_folder_of_other_settings_is_refused(fini
     }
 
 
+@pytest.mark.slow
 def test_resume_refuses_to_call_another_experiments_metrics_finished(finished, tiny_data):
     args = [*TINY, f"data.root={tiny_data}", f"hydra.run.dir={finished}", "seed=7", "resume=true"]
     code, output = finish(start(args, finished.parent))
@@ -85,6 +88,7 @@ def data_snapshot(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["inside", "around"])
 def test_a_run_folder_and_the_data_root_must_not_nest(tiny_data, tmp_path, where):
     data = tmp_path / "data"
@@ -98,6 +102,7 @@ def test_a_run_folder_and_the_data_root_must_not_nest(tiny_data, tmp_path, where
     assert data_snapshot(data) == before
 
 
+@pytest.mark.slow
 def test_a_sweep_folder_under_the_data_root_is_refused_before_any_job(tiny_data, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)

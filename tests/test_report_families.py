@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from report_fixtures import section, write_run
 from test_crossval_report import write_fold_run
 from tl_lightning.report.crossval import comparisons, cv_methods
@@ -45,6 +47,7 @@ def test_a_cv_sweep_answers_from_its_cv_test_not_from_one_fold(tmp_path):
     assert "mobilenet_v2/extractor better" not in noise
 
 
+@pytest.mark.slow
 def test_cv_families_are_per_question_and_arch_or_strategy(tmp_path):
     root = tmp_path / "cv"
     root.mkdir()

@@ -93,6 +93,7 @@ HOSTILE_FILES = {  # (file, how, the reason report.md gives for run 1_bad, or No
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", HOSTILE_FILES)
 def test_fifos_devices_and_huge_files_in_a_sweep_are_refused_not_read(tmp_path, case):
     sweep = tmp_path / "sweep"

@@ -93,6 +93,7 @@ def pasted_hint(output: str) -> list[str]:
     return shlex.split(command)[3:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "extra"),
     [(signal.SIGKILL, []), (signal.SIGTERM, []), (signal.SIGINT, ["quiet=true"]), (signal.SIGKILL, DEVICE_AUGMENT)],
@@ -109,12 +110,13 @@ def test_killed_run_resumes_to_the_same_metrics(tiny_data, make_cfg, tmp_path, s
     else:
         resumed = finish([*args, "resume=true"], tmp_path)
     assert f"Resuming from {run_dir / 'checkpoints' / 'last.ckpt'}" in resumed
-    reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=2", *extra))
+    reference = train(make_cfg("alexnet", "finetune", "trainer.max_epochs=2", "explain.projection=pca", *extra))
     after_kill = json.loads((run_dir / "metrics.json").read_text())
     assert after_kill["epochs"] == 2
     assert stable(after_kill) == stable(json.loads(json.dumps(reference)))
 
 
+@pytest.mark.slow
 def test_relaunched_sweep_skips_finished_runs_and_finishes_the_rest(tiny_data, tmp_path):
     sweep = tmp_path / "sweep"
     args = [
@@ -171,6 +173,7 @@ def test_sigterm_during_the_final_test_pass_saves_the_run_then_stops(make_cfg):
     assert saved["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_sigterm_in_epoch_2_with_loader_workers_on_the_default_trainer_resumes_exactly(tiny_data, tmp_path):
     """The default settings: trainer=default and data.num_workers=2 (CPU workers augment, persistent)."""
     common = [
@@ -195,6 +198,7 @@ def test_sigterm_in_epoch_2_with_loader_workers_on_the_default_trainer_resumes_e
     assert stable(resumed) == stable(reference)
 
 
+@pytest.mark.slow
 def test_sigterm_during_the_frozen_layer_pass_prints_the_hint(tiny_data, tmp_path):
     run_dir = tmp_path / "run"
     args = [a.replace("strategy=finetune", "strategy=extractor") for a in cli_overrides(tiny_data)]
@@ -207,6 +211,7 @@ def test_sigterm_during_the_frozen_layer_pass_prints_the_hint(tiny_data, tmp_pat
     assert "Stopped by SIGTERM" in output and f"resume=true 'hydra.run.dir=\"{run_dir}\"'" in output
 
 
+@pytest.mark.slow
 def test_resume_true_without_the_run_folder_names_the_unfinished_run(tiny_data, tmp_path):
     unfinished = tmp_path / "runs" / "2026-01-01_00-00-00_arch=alexnet,strategy=extractor"
     (unfinished / "checkpoints").mkdir(parents=True)

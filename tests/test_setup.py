@@ -69,8 +69,8 @@ def test_ci_runs_the_readme_test_commands_through_make():
     assert ci[-1] == 'make test-full VENV="$venv"'
     # make test-full is make test plus the slow tests, and both are the README's two pytest commands.
     fast, full = recipe("test"), recipe("test-full")
-    assert fast == "$(PY) -m pytest -q $(PYTEST_ARGS)"
-    assert full == '$(PY) -m pytest -q -m "slow or not slow" $(PYTEST_ARGS)'
+    assert fast == "$(PY) -m pytest -q -n auto --dist loadfile $(PYTEST_ARGS)"
+    assert full == '$(PY) -m pytest -q -n auto --dist loadfile -m "slow or not slow" $(PYTEST_ARGS)'
     readme = (REPO / "README.md").read_text()
     for line in (fast, full):
         assert line.replace("$(PY)", "python").replace(" $(PYTEST_ARGS)", "") in readme

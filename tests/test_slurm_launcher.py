@@ -167,6 +167,7 @@ def test_only_srun_task_zero_takes_the_run_folder_lock(monkeypatch, tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_a_warning_before_the_handler_is_refused_before_submitting(tiny_data, tmp_path):
     """timeout_min=2 with submitit's signal_delay_s=120 would send USR2 at once: refused, exit 2, no job."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")

@@ -44,6 +44,7 @@ def _fake_slurm(tmp_path: Path, sbatch: str = "exit 1", squeue: str = "exit 0") 
     return f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin"
 
 
+@pytest.mark.slow
 def test_without_slurm_the_sweep_is_refused_in_one_line_and_leaves_nothing(tiny_data, tmp_path):
     empty = tmp_path / "empty-bin"
     empty.mkdir()
@@ -52,12 +53,14 @@ def test_without_slurm_the_sweep_is_refused_in_one_line_and_leaves_nothing(tiny_
     assert not (tmp_path / "out").exists()  # no multirun.yaml, and not the folders made for it
 
 
+@pytest.mark.slow
 def test_a_refused_setting_leaves_no_multirun_yaml(tiny_data, tmp_path):
     line = _last_line(_sweep(tiny_data, tmp_path, _fake_slurm(tmp_path), "hydra.launcher.timeout_min=-5"))
     assert line.startswith("error: hydra.launcher.timeout_min=-5"), line
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_refusal_in_an_existing_sweep_folder_puts_its_multirun_yaml_back(tiny_data, tmp_path):
     sweep = tmp_path / "out" / "sweep"
     sweep.mkdir(parents=True)
@@ -68,6 +71,7 @@ def test_a_refusal_in_an_existing_sweep_folder_puts_its_multirun_yaml_back(tiny_
     assert sorted(p.name for p in sweep.iterdir()) == ["multirun.yaml", "notes.txt"]
 
 
+@pytest.mark.slow
 def test_sbatch_refusing_the_cpus_names_the_settings_and_leaves_nothing(tiny_data, tmp_path):
     said = "echo 'sbatch: error: CPU count per node can not be satisfied' >&2; exit 1"
     line = _last_line(_sweep(tiny_data, tmp_path, _fake_slurm(tmp_path, said), "data.num_workers=2"))
@@ -75,6 +79,7 @@ def test_sbatch_refusing_the_cpus_names_the_settings_and_leaves_nothing(tiny_dat
     assert not (tmp_path / "out").exists()  # multirun.yaml and submitit's job files went with the refusal
 
 
+@pytest.mark.slow
 def test_the_sweep_folder_gets_hydra_sweep_mode_and_a_job_slurm_ended_its_failure_txt(tiny_data, tmp_path):
     """As upstream's launcher: +hydra.sweep.mode (octal) is the sweep folder's; stand-in sbatch and squeue."""
     path = _fake_slurm(tmp_path, "echo 'Submitted batch job 7'", "echo '7|CANCELLED|None'")

@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from conftest import TEST_SIZE
 from tl_lightning.run.observe.sweep_progress import duration, progress_line, sweep_size
 
 
+@pytest.mark.slow
 def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
     sweep = tmp_path / "sweep"
     size = max(TEST_SIZE["alexnet"], TEST_SIZE["vgg16"])
@@ -78,6 +80,7 @@ def sweep_cli(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedP
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_a_failing_job_does_not_stop_the_sweep_and_the_sweep_still_reports(tiny_data, tmp_path):
     # The case: Inception-v3 fails its size check at once, AlexNet trains; before, nothing was written.
     sweep = tmp_path / "sweep"
@@ -98,6 +101,7 @@ def test_a_failing_job_does_not_stop_the_sweep_and_the_sweep_still_reports(tiny_
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_weights_cannot_be_had_stops_before_any_job(tiny_data, tmp_path):
     # experiment=study's own sweep (3 archs); an empty weights folder: one message naming each arch, no sweep dir.
     sweep, weights = tmp_path / "sweep", tmp_path / "weights"

@@ -16,6 +16,7 @@ PER_EPOCH = ("train_loss", "val_loss", "train_acc", "val_acc")
 SCALARS = ("train/loss", "train/acc", "val/loss", "val/acc")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_arch_and_strategy_trains_and_writes_artifacts(make_cfg, arch, strategy):

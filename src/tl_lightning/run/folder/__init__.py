@@ -1,2 +1,1 @@
-"""The run folder: one process per folder (lock), a refused run removes only what it created (guard), how a run
-fails (failures, event_files) and the command that continues it (hint). May import: launch."""
+"""The run folder: its lock, what a refused run removes, how a run fails, the command that continues it."""

@@ -1,2 +1,1 @@
-"""What a run trains on: the dataset and weights fetched once (prepare), images or the frozen part's cached
-activations (choose, feature_cache). May import: recovery, folder, launch."""
+"""What a run trains on: dataset and weights fetched once, images or the frozen part's cached activations."""

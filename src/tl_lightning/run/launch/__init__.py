@@ -1,2 +1,1 @@
-"""Where and how processes start: SLURM jobs and their wait, submitit's requeue, DDP, ranks, joblib's jobs sharing
-CPUs and GPU slots. Imports no other room."""
+"""Where and how processes start: SLURM, submitit requeue, DDP, ranks, joblib CPU shares and GPU slots."""

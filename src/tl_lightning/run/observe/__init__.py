@@ -1,2 +1,1 @@
-"""What a run shows while it runs: console lines and quiet mode, TensorBoard, MLflow, sweep progress.
-May import: outputs."""
+"""What a run shows while it runs: console lines, quiet mode, TensorBoard, MLflow, sweep progress."""

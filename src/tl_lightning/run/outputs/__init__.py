@@ -1,2 +1,1 @@
-"""What a run leaves: metrics.json, plots and predictions (artifacts), its provenance, its explanation and the
-Projector's files. May import: inputs."""
+"""What a run leaves: metrics.json, plots, predictions, provenance, the explanation and Projector files."""

@@ -1,2 +1,1 @@
-"""Killed runs come back exact: the settings that define a result, resume from last.ckpt, atomic checkpoints, a
-stop at the first non-finite loss, and one experiment per folder. May import: folder, launch."""
+"""Killed runs come back exact: settings, resume, atomic checkpoints, finite losses, one experiment per folder."""
