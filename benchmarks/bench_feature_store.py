@@ -11,6 +11,7 @@ vector flags, the load average and both commits.
         cv       # 5x2 cv of VGG16 extractor, 10 epochs (target: >= 3x, identical predictions)
     ... seeds    # VGG16 and MobileNetV2 x extractor and mixed x seeds 0-2, 25 epochs (target: >= 1.5x)
     ... seeds-extractor  # the extractor half of `seeds`
+    ... seeds-mixed      # the mixed half of `seeds`
     ... startup  # `python -m tl_lightning --help` and a run's time to its first training batch
 """
 
@@ -32,6 +33,7 @@ SWEEPS = {
            "data.split_seed=0,1,2,3,4"],
     "seeds": ["arch=vgg16,mobilenet_v2", "strategy=extractor,mixed", "seed=0,1,2", "trainer.max_epochs=25"],
     "seeds-extractor": ["arch=vgg16,mobilenet_v2", "strategy=extractor", "seed=0,1,2", "trainer.max_epochs=25"],
+    "seeds-mixed": ["arch=vgg16,mobilenet_v2", "strategy=mixed", "seed=0,1,2", "trainer.max_epochs=25"],
 }  # fmt: skip
 
 
@@ -73,11 +75,12 @@ def compare(name: str, args: argparse.Namespace) -> dict:
         load_before = os.getloadavg()
         today = sweep(args.base, overrides, args, tmp / "cache-base", tmp / "base")
         cold = sweep(SRC, overrides, args, tmp / "cache", tmp / "new")
-        warm = sweep(SRC, overrides, args, tmp / "cache", tmp / "warm")
+        skipped = {"elapsed_s": None, "runs": {}}
+        warm = sweep(SRC, overrides, args, tmp / "cache", tmp / "warm") if args.warm else skipped
         same = {
             job: (tmp / "base" / job / "val_predictions_last.csv").read_bytes()
             == (tmp / side / job / "val_predictions_last.csv").read_bytes()
-            for side in ("new", "warm")
+            for side in ("new", "warm")[: 1 + args.warm]
             for job in today["runs"]
         }
     store_s = [r["feature_store"]["seconds"] for r in warm["runs"].values() if r["feature_store"]]
@@ -142,6 +145,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--cache", default=tempfile.mkdtemp(prefix="bench-store-"))
     ap.add_argument("--override", nargs="*", default=[], help="more overrides for both sides")
+    ap.add_argument("--no-warm", dest="warm", action="store_false", help="skip the warm-store sweep")
     args = ap.parse_args()
     row = startup(args) if args.bench == "startup" else compare(args.bench, args)
     runs = ("today", "cold", "warm") if args.bench != "startup" else ()  # per-job rows: only in --out

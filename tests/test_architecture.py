@@ -133,28 +133,15 @@ def test_files_stay_small():
     assert not long, f"files over {MAX_LINES} lines (one idea per file): {long}"
 
 
-def room(module: str) -> str | None:
-    """run/'s room of a module (None: not in a room)."""
-    parts = module.split(".")
-    return parts[2] if len(parts) > 3 and parts[:2] == ["tl_lightning", "run"] else None
-
-
-def test_run_rooms_import_only_the_rooms_before_them():
-    mods = modules()
-    wrong = []
+def test_run_rooms_import_only_the_rooms_before_them_and_the_top_stays_small():
+    mods, wrong = modules(), []
+    room = lambda m: m.split(".")[2] if m.startswith("tl_lightning.run.") and m.count(".") > 2 else None  # noqa: E731
     for name, path in mods.items():
-        if (mine := room(name)) is None:
-            continue
-        for target, _ in imports(path, set(mods)):
+        mine = room(name)
+        for target, _ in imports(path, set(mods)) if mine else []:
             theirs = room(target)
-            if target.startswith("tl_lightning.run") and theirs is None:
-                wrong.append(f"{name} ({mine}) imports {target}, the top of run/")
-            elif theirs not in (None, mine) and ROOMS.index(theirs) > ROOMS.index(mine):
-                wrong.append(f"{name} ({mine}) imports {target} ({theirs}), a room after it")
+            if target.startswith("tl_lightning.run") and (theirs is None or ROOMS.index(theirs) > ROOMS.index(mine)):
+                wrong.append(f"{name} ({mine}) imports {target} ({theirs or 'the top of run/'})")
     assert not wrong, "\n".join(wrong)
-    assert {p.name for p in (PACKAGE / "run").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(ROOMS)
-
-
-def test_run_keeps_few_modules_at_the_top():
-    top = sorted(p.name for p in (PACKAGE / "run").glob("*.py"))
-    assert len(top) <= MAX_TOP_MODULES, top
+    assert {p.parent.name for p in (PACKAGE / "run").glob("*/__init__.py")} == set(ROOMS)
+    assert len(list((PACKAGE / "run").glob("*.py"))) <= MAX_TOP_MODULES

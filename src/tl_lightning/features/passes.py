@@ -110,28 +110,12 @@ def frozen_pass(
     use: StoreUse,
 ) -> torch.Tensor:
     """The input of module `tap` for every image of `folder`, in its order (fp32 NCHW, on the CPU)."""
-    start = time.perf_counter()
-    if use.store is None:
-        x = _compute(model, tap, folder, batch_size, num_workers, device, frozen)
+    start, store = time.perf_counter(), use.store
+    if store is None:
         use.computed += len(folder)
-    else:
-        x = _through_store(model, tap, folder, image_size, batch_size, num_workers, device, frozen, use)
-    use.seconds += time.perf_counter() - start
-    return x
-
-
-def _through_store(
-    model: nn.Module,
-    tap: str,
-    folder: FolderView,
-    image_size: int,
-    batch_size: int,
-    num_workers: int,
-    device: torch.device,
-    frozen: FrozenPass,
-    use: StoreUse,
-) -> torch.Tensor:
-    store = use.store
+        x = _compute(model, tap, folder, batch_size, num_workers, device, frozen)
+        use.seconds += time.perf_counter() - start
+        return x
     batches = [range(i, min(i + batch_size, len(folder))) for i in range(0, len(folder), batch_size)]
     images = keys.file_digests([path for path, _ in folder.samples])
     common = keys.digest(
@@ -159,6 +143,7 @@ def _through_store(
                 store.evict(keep=set(names))
     use.computed += computed
     use.read += len(folder) - computed
+    use.seconds += time.perf_counter() - start
     return torch.cat([found[name] for name in names])
 
 

@@ -28,33 +28,15 @@ def describe(
     input_cache: str,
     frozen_pass: str | None = None,
 ) -> dict:
-    """The provenance keys of metrics.json."""
-    return {
-        "settings": settings(cfg, module, datamodule, regime, input_cache, frozen_pass),
-        "overrides": task_overrides(),
-        "weights_source": weights_source(cfg.arch.name, cfg.arch.get("weights"), cfg.arch.get("weights_folder")),
-        "augmentation": augmentation_text(regime, datamodule.image_size),
-        "head": head_info(module),
-        "data_root": str(Path(datamodule.root).resolve()),  # the report draws only images under it
-    }
-
-
-def settings(
-    cfg: DictConfig,
-    module: TransferLearningModule,
-    datamodule: ImageFolderDataModule,
-    regime: str,
-    input_cache: str,
-    frozen_pass: str | None = None,
-) -> dict:
-    """The run's defining settings; `steps_per_epoch` is what the train loader gave in epoch 1 (None before fit).
-    `frozen_pass` is how the frozen layers ran (model/frozen_pass.py): bf16 changes the cached features."""
+    """The provenance keys of metrics.json. `settings` are the run's defining settings; `steps_per_epoch` is what
+    the train loader gave in epoch 1 (None before fit); `frozen_pass` is how the frozen layers ran
+    (model/frozen_pass.py): bf16 changes the cached features."""
     weights = cfg.arch.get("weights")
     path = _weights_path(cfg.arch.name, weights)
     # Only where arch.missing_weights=random applied (the folder has no file for this arch): other runs' settings
     # stay as they were, so the report does not split their cells on a new key.
     flagged = {"missing_weights": "random"} if cfg.arch.get("weights_folder") else {}
-    return {
+    settings = {
         **flagged,
         "arch": cfg.arch.name,
         "strategy": cfg.strategy.name,
@@ -76,6 +58,14 @@ def settings(
         "seed": int(cfg.seed),
         # Cross-validation only (data/folds.py): which split trained and which fold was validated on.
         **(datamodule.split.columns() if datamodule.split is not None else {}),
+    }
+    return {
+        "settings": settings,
+        "overrides": task_overrides(),
+        "weights_source": weights_source(cfg.arch.name, weights, cfg.arch.get("weights_folder")),
+        "augmentation": augmentation_text(regime, datamodule.image_size),
+        "head": head_info(module),
+        "data_root": str(Path(datamodule.root).resolve()),  # the report draws only images under it
     }
 
 
