@@ -68,6 +68,12 @@ def compose_cfg(overrides: list[str], output_dir: Path) -> DictConfig:
     return cfg
 
 
+def tiny_run(data: Path, image_size: int) -> list[str]:
+    """Overrides of a one-epoch CPU run on `data` with random weights, in-process loading, no bars."""
+    return ["arch.weights=none", f"arch.image_size={image_size}", f"data.root={data}", "data.num_workers=0",
+            "trainer=cpu", "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]  # fmt: skip
+
+
 @pytest.fixture
 def make_cfg(tiny_data: Path, tmp_path: Path):
     """Compose the real config for a fast CPU run on the tiny data, plus extra overrides."""
@@ -77,13 +83,7 @@ def make_cfg(tiny_data: Path, tmp_path: Path):
         overrides = [
             f"arch={arch}",
             f"strategy={strategy}",
-            "arch.weights=none",
-            f"arch.image_size={size}",
-            f"data.root={tiny_data}",
-            "data.num_workers=0",
-            "trainer=cpu",
-            "trainer.max_epochs=1",
-            "trainer.enable_progress_bar=false",
+            *tiny_run(tiny_data, size),
             # The explanation (a second of every run) has its own tests; they pass explain settings of their own.
             *([] if any(e.lstrip("+~").startswith("explain") for e in extra) else ["explain=false"]),
             *extra,

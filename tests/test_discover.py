@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import compose_cfg
+from conftest import compose_cfg, tiny_run
 from tl_lightning.model.archs import get_spec, layer_groups
 from tl_lightning.model.discover import UnsupportedArchError, discover_spec
 from tl_lightning.model.module import TransferLearningModule
@@ -90,17 +90,7 @@ def test_unknown_torchvision_name_is_refused_naming_the_setting(tmp_path: Path, 
     ],
 )
 def test_discovered_archs_train_with_every_strategy(tiny_data: Path, tmp_path: Path, arch, strategy, input_cache):
-    overrides = [
-        *f"arch={arch}".split(),
-        f"strategy={strategy}",
-        "arch.weights=none",
-        "arch.image_size=32",
-        f"data.root={tiny_data}",
-        "data.num_workers=0",
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-    ]
+    overrides = [*f"arch={arch}".split(), f"strategy={strategy}", *tiny_run(tiny_data, 32)]
     metrics = train(compose_cfg(overrides, tmp_path))
     assert metrics["input_cache"].startswith(input_cache)
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 1

@@ -64,7 +64,7 @@ def test_the_grid_drawn_once_is_the_picture_savefig_writes(tmp_path):
     # predictions.png and TensorBoard's val/predictions share one drawing (artifacts.pixels): the same pixels.
     images = torch.rand(8, 3, 32, 32)
     grid = lambda: artifacts.prediction_grid(images, [0, 1] * 4, [1, 1] * 4, [0.9] * 8, ["ants", "bees"])  # noqa: E731
-    artifacts.save_figure(grid(), tmp_path / "saved.png")
+    grid().savefig(tmp_path / "saved.png", dpi=100)
     artifacts.save_pixels(artifacts.pixels(grid()), tmp_path / "once.png")
     saved, once = (np.asarray(Image.open(tmp_path / n).convert("RGB")) for n in ("saved.png", "once.png"))
     assert saved.shape == once.shape and np.array_equal(saved, once)

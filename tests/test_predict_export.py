@@ -13,7 +13,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from conftest import TEST_SIZE, compose_cfg
+from conftest import TEST_SIZE, compose_cfg, tiny_run
 from tl_lightning.data.images import load_rgb
 from tl_lightning.data.transforms import eval_transform
 from tl_lightning.model.checkpoint import load_module
@@ -24,17 +24,7 @@ from tl_lightning.tools import export, predict
 @pytest.fixture(scope="module")
 def run_dir(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run")
-    overrides = [
-        "arch=alexnet",
-        "strategy=extractor",
-        "arch.weights=none",
-        f"arch.image_size={TEST_SIZE['alexnet']}",
-        f"data.root={tiny_data}",
-        "data.num_workers=0",
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-    ]
+    overrides = ["arch=alexnet", "strategy=extractor", *tiny_run(tiny_data, TEST_SIZE["alexnet"])]
     train(compose_cfg(overrides, out))
     GlobalHydra.instance().clear()
     return out

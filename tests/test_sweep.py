@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import TEST_SIZE
+from conftest import TEST_SIZE, tiny_run
 from tl_lightning.run.observe.sweep_progress import duration, progress_line, sweep_size
 
 
@@ -54,16 +54,7 @@ def test_multirun_writes_one_dir_per_run_and_a_summary(tiny_data, tmp_path):
 
 def tiny_sweep(tiny_data, sweep, image_size: int) -> list[str]:
     """Overrides of a one-epoch CPU sweep on the tiny dataset, random weights, into `sweep`."""
-    return [
-        "arch.weights=none",
-        f"arch.image_size={image_size}",
-        f"data.root={tiny_data}",
-        "data.num_workers=0",
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-        f"hydra.sweep.dir={sweep}",
-    ]
+    return [*tiny_run(tiny_data, image_size), f"hydra.sweep.dir={sweep}"]
 
 
 def sweep_cli(args: list[str], cwd, timeout: int = 600) -> subprocess.CompletedProcess:

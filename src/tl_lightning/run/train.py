@@ -168,7 +168,8 @@ def write_artifacts(
 ) -> None:
     title = f"{cfg.arch.name} / {cfg.strategy.name}"
     curves = out / "loss_curves.png"
-    artifacts.drawn(metrics, curves.name, lambda: artifacts.save_figure(artifacts.plot_curves(metrics, title), curves))
+    draw_curves = lambda: artifacts.save_pixels(artifacts.pixels(artifacts.plot_curves(metrics, title)), curves)  # noqa: E731
+    artifacts.drawn(metrics, curves.name, draw_curves)
 
     val_set, probs = datamodule.val_set, module.test_probs
     split = (datamodule.relative_path, datamodule.split.columns()) if datamodule.split is not None else None

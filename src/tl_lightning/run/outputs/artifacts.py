@@ -124,13 +124,9 @@ def drawn(metrics: dict, name: str, draw: Callable[[], T]) -> T | None:
         return None
 
 
-def save_figure(fig: Figure, path: Path) -> None:
-    atomic_write(path, lambda f: fig.savefig(f, dpi=100, format=path.suffix.lstrip(".") or "png"))
-
-
 def pixels(fig: Figure) -> np.ndarray:
-    """The figure drawn once (RGB, HWC, at savefig's 100 dpi): predictions.png and TensorBoard both show these,
-    where each drawing its own costs a second of layout per run."""
+    """The figure drawn once (RGB, HWC, at 100 dpi): predictions.png and TensorBoard both show these, where each
+    drawing its own costs a second of layout per run."""
     fig.set_dpi(100)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
