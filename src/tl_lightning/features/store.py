@@ -123,23 +123,21 @@ class FeatureStore:
         entries = self.entries()
         return len(entries), sum(info.st_size for _, info in entries)
 
-    def stale_temps(self) -> list[Path]:
-        """Temp files of writers killed mid-entry (atomic_open's `.<entry>.<random>.tmp`, a day old, empty or
-        holding the store's header): nothing reads them, so eviction and clear remove them."""
-        now, found = time.time(), []
+    def remove_stale_temps(self) -> None:
+        """Remove the temp files of writers killed mid-entry (atomic_open's `.<entry>.<random>.tmp`, a day old,
+        empty or holding the store's header): nothing reads them. Eviction and clear call it."""
+        now = time.time()
         for path in self.root.glob(f"??/.*{SUFFIX}.*.tmp"):
             with contextlib.suppress(OSError):
                 info = path.lstat()
                 old = stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_TEMP_S
                 if old and (info.st_size == 0 or _is_entry(path)):
-                    found.append(path)
-        return found
+                    path.unlink()
 
     def evict(self, keep: set[str]) -> int:
         """Remove stale temp files, then least recently used entries until the store fits max_bytes; `keep`
         (this run's) stay. Returns how many entries went."""
-        for path in self.stale_temps():
-            path.unlink(missing_ok=True)
+        self.remove_stale_temps()
         entries = self.entries()
         total, removed = sum(info.st_size for _, info in entries), 0
         for path, info in entries:
@@ -156,8 +154,7 @@ class FeatureStore:
     def clear(self) -> tuple[int, int]:
         """Remove every entry; returns (entries, bytes) removed. Files the store did not write stay."""
         count = size = 0
-        for path in self.stale_temps():
-            path.unlink(missing_ok=True)
+        self.remove_stale_temps()
         for path, info in self.entries():
             if _is_entry(path):
                 with contextlib.suppress(FileNotFoundError):
