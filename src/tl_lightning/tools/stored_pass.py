@@ -42,17 +42,20 @@ def stored_predict(
         cfg = OmegaConf.load(config)
         settings = json.loads(metrics.read_text()).get("settings") or {}
         batch = int(OmegaConf.select(cfg, "strategy.cache_batch_size", default=64))
-        eval_batch = int(OmegaConf.select(cfg, "data.eval_batch_size", default=None) or batch)
+        # The datamodule's rule for the val loader the run scored with: eval_batch_size, else batch_size.
+        eval_batch = int(OmegaConf.select(cfg, "data.eval_batch_size") or OmegaConf.select(cfg, "data.batch_size"))
     except (ValueError, TypeError, AttributeError, OSError):  # not a run folder this package wrote
         return None
     use = open_store(OmegaConf.select(cfg, "cache"), data, run)
+    if use.store is None:
+        return None
     wanted = {str(p) for p in images}
     try:  # training's dataset over the folder: the store's view key is the run's
         dataset = ImageFolder(data, eval_transform(module.hparams.image_size), loader=load_rgb,
                               is_valid_file=lambda p: p in wanted)  # fmt: skip
     except (FileNotFoundError, OSError):  # a class folder with no decodable image: ImageFolder refuses it
         return None
-    if use.store is None or {p for p, _ in dataset.samples} != wanted:
+    if {p for p, _ in dataset.samples} != wanted:
         return None
     if OmegaConf.select(cfg, "data.decode_once", default=False):  # the run's view class (bit-identical tensors)
         side = val_resize_size(module.hparams.image_size)
